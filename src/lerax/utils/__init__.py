@@ -1,5 +1,11 @@
-"""Serialization core: no reinforcement-learning code may be imported here."""
+"""Serialization core: safe, fast, self-describing ``.eqx`` files.
 
-from ._serializable import Serializable
+Nothing reinforcement-learning specific may be imported here; the rest of lerax builds
+on this package, never the reverse.
+"""
 
-__all__ = ["Serializable"]
+from ._errors import SerializationError
+from ._serializable import Serializable, load
+from ._tree import load_tree, save_tree
+
+__all__ = ["Serializable", "SerializationError", "load", "load_tree", "save_tree"]

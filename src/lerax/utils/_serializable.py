@@ -1,5 +1,221 @@
+"""The ``Serializable`` mixin and the generic ``load``."""
+
+import weakref
+from pathlib import Path
+from typing import Any, Self
+
 import equinox as eqx
 
+from .. import __version__
+from ._encoding import (
+    build,
+    class_name,
+    decode_call,
+    decode_value,
+    encode_value,
+)
+from ._errors import SerializationError
+from ._files import PathOrFile, opened_for_reading, opened_for_writing, with_suffix
+from ._format import read_leaves, read_manifest, write_tree
 
-class Serializable(eqx.Module):
-    """Temporary placeholder, being replaced by the real mixin."""
+__all__ = ["Serializable", "load"]
+
+# Serializable subclasses by "module:qualname". A file can only ever name one of
+# these: lerax never imports a module because a file says so.
+_REGISTRY: "weakref.WeakValueDictionary[str, type[Serializable]]" = (
+    weakref.WeakValueDictionary()
+)
+
+
+class _RecordedArgs:
+    """Encoded constructor arguments, kept in a static field.
+
+    A static field survives ``jit``, ``tree_map`` and friends. It compares equal to
+    any other record so that it never makes two otherwise equal modules (or their
+    treedefs) differ: the arguments only matter for rebuilding a skeleton.
+    """
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, encoded: Any):
+        self.encoded = encoded
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _RecordedArgs)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "<recorded constructor arguments>"
+
+
+class _SerializableMeta(type(eqx.Module)):  # pyright: ignore[reportGeneralTypeIssues]
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        self = super().__call__(*args, **kwargs)
+        encoded = {
+            "args": [encode_value(a) for a in args],
+            "kwargs": {k: encode_value(v) for k, v in kwargs.items()},
+        }
+        # The instance is frozen by now; this is how equinox itself sets fields.
+        object.__setattr__(self, "_lerax_args", _RecordedArgs(encoded))
+        return self
+
+
+class Serializable(eqx.Module, metaclass=_SerializableMeta):
+    """Mixin giving an Equinox module ``serialize`` and ``deserialize``.
+
+    Constructor arguments are recorded when the module is built, so a file can be
+    loaded with no arguments at all. Example:
+
+    ```python
+    class MyModule(Serializable):
+        a: float
+        b: float
+
+        def __init__(self, a: float, b: float):
+            self.a = a
+            self.b = b
+
+    MyModule(1.0, 2.0).serialize("my_module.eqx")
+    MyModule.deserialize("my_module.eqx")             # a == 1.0, b == 2.0
+    MyModule.deserialize("my_module.eqx", 0.0, 0.0)   # the same, from a skeleton
+    ```
+    """
+
+    _lerax_args: _RecordedArgs | None = eqx.field(
+        default=None, static=True, init=False, repr=False
+    )
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[class_name(cls)] = cls
+
+    def serialize(self, path_or_file: PathOrFile) -> Path | None:
+        """Saves this module to a ``.eqx`` file.
+
+        Args:
+            path_or_file: a path (``.eqx`` is appended when it has no suffix; missing
+                folders are created) or a binary file object opened for writing.
+                A path is replaced atomically: an existing file survives any failure.
+
+        Returns:
+            The path written, or None for a file object.
+
+        Raises:
+            SerializationError: if a leaf cannot be stored (e.g. a tracer).
+        """
+        args = self._lerax_args.encoded if self._lerax_args is not None else None
+        with opened_for_writing(path_or_file) as f:
+            write_tree(
+                f,
+                self,
+                class_name=class_name(type(self)),
+                args=args,
+                lerax_version=__version__,
+            )
+        return None if not _is_path(path_or_file) else with_suffix(path_or_file)
+
+    @classmethod
+    def deserialize(cls, path_or_file: PathOrFile, *args: Any, **kwargs: Any) -> Self:
+        """Loads a module saved by :meth:`serialize` or by ``eqx.tree_serialise_leaves``.
+
+        The skeleton is built abstractly (``eqx.filter_eval_shape``: no weights are
+        initialised) from the constructor arguments given here, or, when none are
+        given, from those recorded in the file. Everything is checked against the
+        skeleton before any array is read.
+
+        Args:
+            path_or_file: a path or a binary file object.
+            *args: constructor arguments; those deciding structure must match the
+                file, the others (e.g. keys) are overwritten by it.
+            **kwargs: keyword constructor arguments.
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            SerializationError: the file is damaged, of another class, or does not
+                fit the skeleton; the message names the leaf or field.
+        """
+        with opened_for_reading(path_or_file) as (f, where):
+            manifest = read_manifest(f, where)
+            recorded = None if manifest is None else manifest.class_name
+            if args or kwargs:
+                if recorded is not None and recorded != class_name(cls):
+                    raise SerializationError(
+                        f"{where}: the file holds a {recorded}, not a {class_name(cls)}"
+                    )
+                skeleton = _skeleton(cls, lambda: (list(args), kwargs), where)
+            elif manifest is None:
+                raise SerializationError(
+                    f"{where}: the file has no lerax metadata (written by plain "
+                    "equinox?), so pass the constructor arguments: "
+                    f"{cls.__name__}.deserialize(path, ...)"
+                )
+            else:
+                target = _resolve_class(recorded, where) if recorded else None
+                if target is None or not issubclass(target, cls):
+                    raise SerializationError(
+                        f"{where}: the file holds a {recorded}, not a {class_name(cls)}"
+                    )
+                skeleton = _skeleton(
+                    target, lambda: _decode_args(manifest.args, where), where
+                )
+            return read_leaves(f, manifest, skeleton, where)
+
+
+def _is_path(path_or_file: PathOrFile) -> bool:
+    return not hasattr(path_or_file, "write")
+
+
+def _resolve_class(name: str, where: str) -> type["Serializable"]:
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise SerializationError(
+            f"{where}: the class {name} recorded in the file is not imported; lerax "
+            "never imports a module named in a file, so import it first"
+        )
+    return cls
+
+
+def _decode_args(encoded: Any, where: str) -> tuple[list[Any], dict[str, Any]]:
+    trusted = {cls.__module__ for cls in _REGISTRY.values()}
+
+    def rec(x: Any) -> Any:
+        return decode_value(
+            x,
+            resolve_class=lambda name: _resolve_class(name, where),
+            trusted_modules=lambda: trusted,
+            where=f"{where}: constructor arguments",
+        )
+
+    def fail(msg: str) -> SerializationError:
+        return SerializationError(f"{where}: {msg}")
+
+    return decode_call(encoded, rec, fail)
+
+
+def _skeleton(cls: type, get_args: Any, where: str) -> Any:
+    """Builds ``cls(*args, **kwargs)`` abstractly: shapes and dtypes only."""
+    args, kwargs = get_args()
+
+    def construct() -> Any:
+        return cls(*build(args), **build(kwargs))
+
+    try:
+        return eqx.filter_eval_shape(construct)
+    except SerializationError:
+        raise
+    except Exception as e:
+        raise SerializationError(
+            f"{where}: could not build a {cls.__name__} from the constructor "
+            f"arguments ({type(e).__name__}: {e})"
+        ) from e
+
+
+def load(path_or_file: PathOrFile) -> Serializable:
+    """Loads any Serializable from its file, as the class recorded in it.
+
+    Only classes that are already imported can be resolved; nothing named in the
+    file is imported.
+    """
+    return Serializable.deserialize(path_or_file)

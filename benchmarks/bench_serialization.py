@@ -1,0 +1,89 @@
+"""Save/load throughput of a ~200 MB module: lerax vs raw equinox.
+
+Run: ``python benchmarks/bench_serialization.py [--mb 200] [--repeats 5]``.
+Prints a table of median wall-clock times and the throughput ratio lerax/equinox
+(higher is better for lerax; the target is >= 0.9x).
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from lerax.utils import Serializable
+
+
+class Blob(Serializable):
+    """A module holding ``n`` float32 matrices of 1024x1024 (4 MiB each)."""
+
+    weights: list[jax.Array]
+
+    def __init__(self, n: int, *, key: jax.Array):
+        keys = jax.random.split(key, n)
+        self.weights = [jax.random.normal(k, (1024, 1024), jnp.float32) for k in keys]
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        jax.block_until_ready(eqx.filter(out, eqx.is_array))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _eqx_save_fsync(path: Path, tree: object) -> None:
+    with open(path, "wb") as f:
+        eqx.tree_serialise_leaves(f, tree)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=int, default=200, help="module size in MiB")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    module = Blob(max(1, args.mb // 4), key=jax.random.key(0))
+    jax.block_until_ready(module.weights)
+    size_mb = sum(w.nbytes for w in module.weights) / 2**20
+    like = eqx.filter_eval_shape(Blob, len(module.weights), key=jax.random.key(0))
+    with tempfile.TemporaryDirectory() as tmp:
+        p_eqx, p_lrx = Path(tmp, "eqx.eqx"), Path(tmp, "lerax.eqx")
+        rows = [
+            (
+                "save",
+                _median_time(lambda: eqx.tree_serialise_leaves(p_eqx, module), args.repeats),
+                _median_time(lambda: module.serialize(p_lrx), args.repeats),
+            ),
+            (
+                "save, both fsynced",
+                _median_time(lambda: _eqx_save_fsync(p_eqx, module), args.repeats),
+                _median_time(lambda: module.serialize(p_lrx), args.repeats),
+            ),
+            (
+                "load",
+                _median_time(lambda: eqx.tree_deserialise_leaves(p_eqx, like), args.repeats),
+                _median_time(lambda: Blob.deserialize(p_lrx), args.repeats),
+            ),
+        ]
+    print(f"module: {size_mb:.0f} MiB in {len(module.weights)} leaves, "
+          f"median of {args.repeats}; lerax saves are atomic and fsynced")
+    print(f"{'operation':<20} {'equinox s':>10} {'lerax s':>10} {'eqx MB/s':>10} "
+          f"{'lerax MB/s':>11} {'ratio':>7}")
+    for name, t_eqx, t_lrx in rows:
+        print(f"{name:<20} {t_eqx:>10.3f} {t_lrx:>10.3f} {size_mb / t_eqx:>10.0f} "
+              f"{size_mb / t_lrx:>11.0f} {t_eqx / t_lrx:>6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

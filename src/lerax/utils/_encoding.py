@@ -1,0 +1,327 @@
+"""JSON encoding of constructor arguments and of non-array fields.
+
+The encoding is descriptive, never executable: arrays are stored as shape and dtype,
+functions by name, classes by name. Decoding resolves names only among modules that
+are already imported and classes that subclass ``Serializable``; nothing is imported
+and nothing named in a file is called, except the constructor of such a class.
+"""
+
+import math
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import SerializationError
+
+__all__ = [
+    "Placeholder",
+    "RecordedCall",
+    "build",
+    "class_name",
+    "decode_call",
+    "decode_value",
+    "describe",
+    "encode_value",
+    "is_recordable",
+]
+
+# Public modules tried first so that files name functions by their public path
+# (``jax.nn:relu``) rather than by a private one that may move between releases.
+_PUBLIC_MODULES = ("jax.nn", "jax.numpy", "jax.lax", "jax.random", "numpy", "math")
+# Top-level packages whose functions a file may name. Functions from other modules
+# are resolved only when a Serializable subclass lives in the same module.
+_TRUSTED_PACKAGES = frozenset({"jax", "jaxlib", "equinox", "numpy", "optax", "lerax"})
+_PRIMITIVES = (type(None), bool, int, str)
+
+
+def _array_description(x: Any) -> dict[str, Any]:
+    dtype = x.dtype
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return {
+            "type": "array",
+            "kind": "key",
+            "shape": list(x.shape),
+            "dtype": str(dtype),
+            "impl": str(dtype._impl.name),
+        }
+    kind = "numpy" if isinstance(x, np.ndarray) else "jax"
+    return {
+        "type": "array",
+        "kind": kind,
+        "shape": list(x.shape),
+        "dtype": np.dtype(dtype).name,
+    }
+
+
+def _function_name(fn: Callable[..., Any]) -> tuple[str, str] | None:
+    """Returns ``(module, qualname)`` under which ``fn`` can be found again."""
+    name = getattr(fn, "__name__", None)
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if isinstance(name, str):
+        for public in _PUBLIC_MODULES:
+            mod = sys.modules.get(public)
+            if mod is not None and getattr(mod, name, None) is fn:
+                return public, name
+    if isinstance(module, str) and isinstance(qualname, str):
+        if _lookup(module, qualname) is fn:
+            return module, qualname
+    return None
+
+
+def _lookup(module: str, qualname: str) -> Any:
+    """Finds ``module:qualname`` among imported modules, or returns None."""
+    if "<" in qualname:  # <locals>, <lambda>: not reachable by name
+        return None
+    obj: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        if obj is None:
+            return None
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _is_function(x: Any) -> bool:
+    return callable(x) and not isinstance(x, type) and hasattr(x, "__qualname__")
+
+
+def encode_value(x: Any) -> Any:
+    """Encodes ``x`` as JSON-able data; never raises.
+
+    Values that cannot be recorded become ``{"type": "unrecordable", ...}``.
+    """
+    from ._serializable import Serializable  # circular: Serializable uses this
+
+    if isinstance(x, _PRIMITIVES):
+        return x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else {"type": "float", "value": repr(x)}
+    if isinstance(x, complex):
+        return {"type": "complex", "value": [x.real, x.imag]}
+    if isinstance(x, Serializable):
+        return {
+            "type": "serializable",
+            "class": class_name(type(x)),
+            "args": x._lerax_args.encoded,
+        }
+    if isinstance(x, jax.Array | np.ndarray | jax.ShapeDtypeStruct):
+        return _array_description(x)
+    if isinstance(x, np.generic):
+        return {
+            "type": "scalar",
+            "dtype": x.dtype.name,
+            "value": encode_value(x.item()),
+        }
+    if isinstance(x, np.dtype):
+        return {"type": "dtype", "name": x.name, "form": "numpy"}
+    if isinstance(x, type) and issubclass(x, np.generic):
+        return {"type": "dtype", "name": np.dtype(x).name, "form": "scalar_type"}
+    if type(x) in (list, tuple):  # not namedtuples: their class is not recorded
+        return {"type": type(x).__name__, "items": [encode_value(i) for i in x]}
+    if type(x) is dict:
+        return {
+            "type": "dict",
+            "items": [[encode_value(k), encode_value(v)] for k, v in x.items()],
+        }
+    if _is_function(x):
+        found = _function_name(x)
+        if found is None:
+            return {
+                "type": "unrecordable",
+                "what": f"function {getattr(x, '__module__', '?')}.{x.__qualname__}",
+            }
+        return {"type": "function", "name": f"{found[0]}:{found[1]}"}
+    return _unrecordable(x)
+
+
+def _unrecordable(x: Any) -> dict[str, Any]:
+    return {
+        "type": "unrecordable",
+        "what": f"{type(x).__module__}.{type(x).__qualname__}",
+    }
+
+
+def is_recordable(encoded: Any) -> str | None:
+    """Returns None if ``encoded`` can be decoded, else what cannot be."""
+    if isinstance(encoded, list):
+        for item in encoded:
+            if (why := is_recordable(item)) is not None:
+                return why
+        return None
+    if not isinstance(encoded, dict):
+        return None
+    if encoded.get("type") == "unrecordable":
+        return str(encoded.get("what"))
+    for key in ("items", "args", "value"):
+        if key in encoded and (why := is_recordable(encoded[key])) is not None:
+            return why
+    return None
+
+
+def describe(encoded: Any) -> str:
+    """A short human-readable rendering of an encoded value, for error messages."""
+    if not isinstance(encoded, dict):
+        return repr(encoded)
+    kind = encoded.get("type")
+    if kind == "function":
+        return f"function {encoded.get('name')}"
+    if kind == "array":
+        return f"{encoded.get('dtype')}{encoded.get('shape')} array"
+    if kind == "unrecordable":
+        return f"a {encoded.get('what')}"
+    if kind == "serializable":
+        return f"a {encoded.get('class')}"
+    if kind in ("list", "tuple"):
+        items = encoded.get("items")
+        inner = (
+            ", ".join(describe(i) for i in items) if isinstance(items, list) else "?"
+        )
+        return f"[{inner}]" if kind == "list" else f"({inner})"
+    if kind in ("dtype", "float", "complex", "scalar"):
+        return str(encoded.get("name", encoded.get("value")))
+    return repr(encoded)
+
+
+def class_name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+class Placeholder:
+    """Stands for a recorded array argument until it is materialised abstractly."""
+
+    def __init__(self, kind: str, shape: tuple[int, ...], dtype: str, impl: str | None):
+        self.kind = kind
+        self.shape = shape
+        self.dtype = dtype
+        self.impl = impl
+
+    def materialise(self) -> Any:
+        """Call inside ``eqx.filter_eval_shape``: allocates nothing there."""
+        if self.kind == "key":
+            key = jax.random.key(0, impl=self.impl)
+            return key if self.shape == () else jax.random.split(key, self.shape)
+        return jnp.zeros(self.shape, self.dtype)
+
+
+def decode_value(
+    encoded: Any,
+    *,
+    resolve_class: Callable[[str], type],
+    trusted_modules: Callable[[], set[str]],
+    where: str,
+) -> Any:
+    """Inverse of :func:`encode_value`; arrays become :class:`Placeholder` objects.
+
+    Args:
+        encoded: JSON data read from a file.
+        resolve_class: maps a recorded class name to an imported Serializable class.
+        trusted_modules: module names whose functions may be named in addition to
+            the trusted packages.
+        where: a description of the location, for error messages.
+    """
+
+    def fail(msg: str) -> SerializationError:
+        return SerializationError(f"{where}: {msg}")
+
+    def rec(x: Any) -> Any:
+        if isinstance(x, (*_PRIMITIVES, float)):
+            return x
+        if not isinstance(x, Mapping):
+            raise fail(f"malformed recorded value {x!r}")
+        kind = x.get("type")
+        try:
+            if kind == "float":
+                return float(x["value"])
+            if kind == "complex":
+                real, imag = x["value"]
+                return complex(real, imag)
+            if kind in ("list", "tuple"):
+                items = [rec(item) for item in x["items"]]
+                return items if kind == "list" else tuple(items)
+            if kind == "dict":
+                return {rec(k): rec(v) for k, v in x["items"]}
+            if kind == "array":
+                shape = tuple(int(d) for d in x["shape"])
+                return Placeholder(x["kind"], shape, str(x["dtype"]), x.get("impl"))
+            if kind == "scalar":
+                return np.dtype(x["dtype"]).type(rec(x["value"]))
+            if kind == "dtype":
+                dtype = np.dtype(x["name"])
+                return dtype if x["form"] == "numpy" else dtype.type
+            if kind == "function":
+                return _resolve_function(str(x["name"]), trusted_modules(), fail)
+            if kind == "serializable":
+                cls = resolve_class(str(x["class"]))
+                return RecordedCall(cls, *decode_call(x["args"], rec, fail))
+        except (KeyError, TypeError, ValueError) as e:
+            raise fail(f"malformed recorded value {x!r} ({e})") from None
+        if kind == "unrecordable":
+            raise fail(
+                f"the argument was {x.get('what')}, which cannot be recorded in a "
+                "file; pass the constructor arguments explicitly"
+            )
+        raise fail(f"unknown recorded value type {kind!r}")
+
+    return rec(encoded)
+
+
+def decode_call(
+    encoded: Any, rec: Callable[[Any], Any], fail: Callable[[str], Exception]
+) -> tuple[list[Any], dict[str, Any]]:
+    """Decodes ``{"args": [...], "kwargs": {...}}`` as recorded by Serializable."""
+    if (why := is_recordable(encoded)) is not None or not isinstance(encoded, dict):
+        raise fail(
+            f"the constructor arguments were not recorded (one was {why}); "
+            "pass them explicitly"
+        )
+    args, kwargs = encoded.get("args"), encoded.get("kwargs")
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise fail(f"malformed recorded constructor arguments {encoded!r}")
+    return [rec(a) for a in args], {str(k): rec(v) for k, v in kwargs.items()}
+
+
+class RecordedCall:
+    """A recorded ``cls(*args, **kwargs)`` call, rebuilt by :func:`build`."""
+
+    def __init__(self, cls: type, args: list[Any], kwargs: dict[str, Any]):
+        self.cls = cls
+        self.args = args
+        self.kwargs = kwargs
+
+
+def build(decoded: Any) -> Any:
+    """Materialises placeholders and recorded calls; use inside ``filter_eval_shape``."""
+    if isinstance(decoded, Placeholder):
+        return decoded.materialise()
+    if isinstance(decoded, RecordedCall):
+        return decoded.cls(*build(decoded.args), **build(decoded.kwargs))
+    if type(decoded) in (list, tuple):
+        return type(decoded)(build(item) for item in decoded)
+    if type(decoded) is dict:
+        return {k: build(v) for k, v in decoded.items()}
+    return decoded
+
+
+def _resolve_function(
+    name: str, trusted: set[str], fail: Callable[[str], SerializationError]
+) -> Any:
+    module, _, qualname = name.partition(":")
+    if module.split(".")[0] not in _TRUSTED_PACKAGES and module not in trusted:
+        raise fail(
+            f"function {name} is not from a trusted package "
+            f"({', '.join(sorted(_TRUSTED_PACKAGES))}) nor from a module defining a "
+            "Serializable class; pass the constructor arguments explicitly"
+        )
+    fn = _lookup(module, qualname)
+    if fn is None:
+        raise fail(
+            f"function {name} is not available (its module is not imported); "
+            "import it first or pass the constructor arguments explicitly"
+        )
+    if not _is_function(fn):
+        raise fail(f"{name} is not a function")
+    return fn
