@@ -120,6 +120,8 @@ def encode_value(x: Any) -> Any:
         return {"type": "dtype", "name": x.name, "form": "numpy"}
     if isinstance(x, type) and issubclass(x, np.generic):
         return {"type": "dtype", "name": np.dtype(x).name, "form": "scalar_type"}
+    if isinstance(x, type(jnp.float32)):  # jnp.float32 and friends
+        return {"type": "dtype", "name": np.dtype(x.dtype).name, "form": "jax"}
     if type(x) in (list, tuple):  # not namedtuples: their class is not recorded
         return {"type": type(x).__name__, "items": [encode_value(i) for i in x]}
     if type(x) is dict:
@@ -250,8 +252,14 @@ def decode_value(
             if kind == "scalar":
                 return np.dtype(x["dtype"]).type(rec(x["value"]))
             if kind == "dtype":
-                dtype = np.dtype(x["name"])
-                return dtype if x["form"] == "numpy" else dtype.type
+                dtype = jnp.dtype(x["name"])
+                form = x["form"]
+                if form == "jax":
+                    scalar_type = getattr(jnp, dtype.name, None)
+                    if not isinstance(scalar_type, type(jnp.float32)):
+                        raise ValueError(f"no jax.numpy scalar type {dtype.name}")
+                    return scalar_type
+                return dtype if form == "numpy" else dtype.type
             if kind == "function":
                 return _resolve_function(str(x["name"]), trusted_modules(), fail)
             if kind == "serializable":

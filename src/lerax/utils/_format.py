@@ -251,7 +251,9 @@ def read_manifest(f: BinaryIO, where: str) -> Manifest | None:
     if end - start < _FOOTER.size:
         return None
     f.seek(end - _FOOTER.size)
-    meta_len, meta_crc, version, _, magic = _FOOTER.unpack(f.read(_FOOTER.size))
+    meta_len, meta_digest, version, reserved, magic = _FOOTER.unpack(
+        f.read(_FOOTER.size)
+    )
     if magic != MAGIC:
         f.seek(start)
         return None
@@ -261,6 +263,8 @@ def read_manifest(f: BinaryIO, where: str) -> Manifest | None:
             f"written in lerax file format version {version}; this lerax reads "
             f"versions up to {FORMAT_VERSION}. Upgrade lerax to read it.",
         )
+    if version < 1 or reserved != 0:
+        raise _fail(where, "the lerax footer is corrupted")
     if meta_len > end - start - _FOOTER.size:
         raise _fail(
             where,
@@ -270,7 +274,7 @@ def read_manifest(f: BinaryIO, where: str) -> Manifest | None:
     f.seek(end - _FOOTER.size - meta_len)
     blob = f.read(meta_len)
     f.seek(start)
-    if _digest(blob) != meta_crc:
+    if _digest(blob) != meta_digest:
         raise _fail(where, "metadata checksum mismatch: the file is corrupted")
     try:
         meta = json.loads(blob)
@@ -304,12 +308,18 @@ def _parse_manifest(meta: Any) -> Manifest:
         kind = str(rec["kind"])
         if kind not in ("jax", "numpy", "key", "generic", *_PYTHON_KINDS):
             raise ValueError(f"unknown leaf kind {kind!r}")
+        dtype = jnp.dtype(rec["dtype"])
+        if dtype.hasobject or dtype.type is np.void:
+            raise ValueError(f"refusing dtype {dtype}")
+        shape = tuple(int(d) for d in rec["shape"])
+        if any(d < 0 for d in shape):
+            raise ValueError(f"negative shape {shape}")
         leaves.append(
             LeafRecord(
                 path=str(rec["path"]),
                 kind=kind,
-                dtype=str(jnp.dtype(rec["dtype"]).name),
-                shape=tuple(int(d) for d in rec["shape"]),
+                dtype=dtype.name,
+                shape=shape,
                 offset=int(rec["offset"]),
                 header=int(rec["header"]),
                 nbytes=int(rec["nbytes"]),
@@ -603,7 +613,16 @@ def _read_plain(f: BinaryIO, skeleton: Any, where: str) -> Any:
         shape = tuple(shape)
         dtype = np.dtype(dtype)
         kind = "numpy" if isinstance(exp.leaf, np.ndarray) else exp.kind
-        if shape != exp.shape or not _same_dtype(dtype, exp.dtype):
+        want = exp.dtype
+        # An abstract skeleton made NumPy float64 float32 (x64 off); a file holding
+        # float64 there can only come from a NumPy array, so it stays one.
+        if (
+            isinstance(exp.leaf, jax.ShapeDtypeStruct)
+            and dtype != want
+            and jax.dtypes.canonicalize_dtype(dtype) == want
+        ):
+            kind, want = "numpy", dtype
+        if shape != exp.shape or not _same_dtype(dtype, want):
             raise _fail(
                 where,
                 f"the file does not match the object to load:\n  {path}: expected "
@@ -618,7 +637,7 @@ def _read_plain(f: BinaryIO, skeleton: Any, where: str) -> Any:
             )
         buf = _aligned_buffer(nbytes)
         _read_exactly(f, buf, where, f"leaf {path}")
-        new[path] = _to_leaf(_view(buf, exp.dtype, shape, fortran), kind, exp, None)
+        new[path] = _to_leaf(_view(buf, want, shape, fortran), kind, exp, None)
     if f.tell() != end:
         rest = f.read(32)
         hint = (

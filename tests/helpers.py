@@ -1,0 +1,88 @@
+"""Shared test helpers: a small Serializable module and file surgery."""
+
+import json
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xxhash
+from jaxtyping import Array, Float
+
+from lerax.utils import Serializable
+
+FOOTER = struct.Struct("<QQHH8s")
+
+
+class Net(Serializable):
+    """A small module with every kind of leaf lerax stores."""
+
+    mlp: eqx.nn.MLP
+    scale: Float[Array, ""]
+    table: np.ndarray
+    key: jax.Array
+    count: int
+    name: str = eqx.field(static=True)
+
+    def __init__(
+        self, width: int, activation=jax.nn.tanh, name: str = "net", *, key: jax.Array
+    ):
+        mlp_key, own_key = jax.random.split(key)
+        # Legacy uint32 key data: plain equinox cannot save typed keys.
+        self.key = jax.random.key_data(own_key)
+        self.mlp = eqx.nn.MLP(3, 2, width, 2, activation=activation, key=mlp_key)
+        self.scale = jnp.array(1.5)
+        self.table = np.arange(4.0)
+        self.count = 7
+        self.name = name
+
+
+def array_leaves(tree: Any) -> list[Any]:
+    return jax.tree.leaves(eqx.filter(tree, eqx.is_array))
+
+
+def assert_trees_identical(a: Any, b: Any) -> None:
+    """Same structure, same leaf types, same dtypes and bit-identical values."""
+    leaves_a, tree_a = jax.tree.flatten(a)
+    leaves_b, tree_b = jax.tree.flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        assert type(x) is type(y), (type(x), type(y))
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(
+            x.dtype, jax.dtypes.prng_key
+        ):
+            assert x.dtype == y.dtype
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        if isinstance(x, jax.Array | np.ndarray | np.generic):
+            assert x.dtype == y.dtype and x.shape == y.shape
+            np.testing.assert_array_equal(
+                np.ascontiguousarray(x).reshape(-1).view(np.uint8),
+                np.ascontiguousarray(y).reshape(-1).view(np.uint8),
+            )
+        else:
+            assert x == y or (x != x and y != y), (x, y)
+
+
+def split_file(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    """Returns (payload, metadata) of a lerax file."""
+    meta_len = FOOTER.unpack(data[-FOOTER.size :])[0]
+    meta_start = len(data) - FOOTER.size - meta_len
+    return data[:meta_start], json.loads(data[meta_start : -FOOTER.size])
+
+
+def join_file(payload: bytes, metadata: dict[str, Any]) -> bytes:
+    blob = json.dumps(metadata).encode()
+    footer = FOOTER.pack(len(blob), xxhash.xxh3_64_intdigest(blob), 1, 0, b"LERAXEQX")
+    return payload + blob + footer
+
+
+def rewrite_metadata(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Edits a file's metadata and re-seals it with a valid checksum, as an
+    attacker or a buggy writer could."""
+    payload, metadata = split_file(path.read_bytes())
+    edit(metadata)
+    path.write_bytes(join_file(payload, metadata))
