@@ -62,7 +62,9 @@ def main() -> None:
         rows = [
             (
                 "save",
-                _median_time(lambda: eqx.tree_serialise_leaves(p_eqx, module), args.repeats),
+                _median_time(
+                    lambda: eqx.tree_serialise_leaves(p_eqx, module), args.repeats
+                ),
                 _median_time(lambda: module.serialize(p_lrx), args.repeats),
             ),
             (
@@ -72,17 +74,25 @@ def main() -> None:
             ),
             (
                 "load",
-                _median_time(lambda: eqx.tree_deserialise_leaves(p_eqx, like), args.repeats),
+                _median_time(
+                    lambda: eqx.tree_deserialise_leaves(p_eqx, like), args.repeats
+                ),
                 _median_time(lambda: Blob.deserialize(p_lrx), args.repeats),
             ),
         ]
-    print(f"module: {size_mb:.0f} MiB in {len(module.weights)} leaves, "
-          f"median of {args.repeats}; lerax saves are atomic and fsynced")
-    print(f"{'operation':<20} {'equinox s':>10} {'lerax s':>10} {'eqx MB/s':>10} "
-          f"{'lerax MB/s':>11} {'ratio':>7}")
+    print(
+        f"module: {size_mb:.0f} MiB in {len(module.weights)} leaves, "
+        f"median of {args.repeats}; lerax saves are atomic and fsynced"
+    )
+    print(
+        f"{'operation':<20} {'equinox s':>10} {'lerax s':>10} {'eqx MB/s':>10} "
+        f"{'lerax MB/s':>11} {'ratio':>7}"
+    )
     for name, t_eqx, t_lrx in rows:
-        print(f"{name:<20} {t_eqx:>10.3f} {t_lrx:>10.3f} {size_mb / t_eqx:>10.0f} "
-              f"{size_mb / t_lrx:>11.0f} {t_eqx / t_lrx:>6.2f}x")
+        print(
+            f"{name:<20} {t_eqx:>10.3f} {t_lrx:>10.3f} {size_mb / t_eqx:>10.0f} "
+            f"{size_mb / t_lrx:>11.0f} {t_eqx / t_lrx:>6.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ and nothing named in a file is called, except the constructor of such a class.
 import math
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,7 @@ __all__ = [
     "describe",
     "encode_value",
     "is_recordable",
+    "lookup_class",
 ]
 
 # Public modules tried first so that files name functions by their public path
@@ -40,7 +41,7 @@ _PRIMITIVES = (type(None), bool, int, str)
 
 def _array_description(x: Any) -> dict[str, Any]:
     dtype = x.dtype
-    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    if jnp.issubdtype(dtype, jax.dtypes.prng_key):
         return {
             "type": "array",
             "kind": "key",
@@ -67,9 +68,12 @@ def _function_name(fn: Callable[..., Any]) -> tuple[str, str] | None:
             mod = sys.modules.get(public)
             if mod is not None and getattr(mod, name, None) is fn:
                 return public, name
-    if isinstance(module, str) and isinstance(qualname, str):
-        if _lookup(module, qualname) is fn:
-            return module, qualname
+    if (
+        isinstance(module, str)
+        and isinstance(qualname, str)
+        and _lookup(module, qualname) is fn
+    ):
+        return module, qualname
     return None
 
 
@@ -85,7 +89,7 @@ def _lookup(module: str, qualname: str) -> Any:
     return obj
 
 
-def _is_function(x: Any) -> bool:
+def _is_function(x: Any) -> TypeGuard[Callable[..., Any]]:
     return callable(x) and not isinstance(x, type) and hasattr(x, "__qualname__")
 
 
@@ -106,7 +110,9 @@ def encode_value(x: Any) -> Any:
         return {
             "type": "serializable",
             "class": class_name(type(x)),
-            "args": x._lerax_args.encoded,
+            "args": x._lerax_args.encoded
+            if x._lerax_args is not None
+            else {"type": "unrecordable", "what": "an object built without arguments"},
         }
     if isinstance(x, jax.Array | np.ndarray | jax.ShapeDtypeStruct):
         return _array_description(x)
@@ -122,7 +128,7 @@ def encode_value(x: Any) -> Any:
         return {"type": "dtype", "name": np.dtype(x).name, "form": "scalar_type"}
     if isinstance(x, type(jnp.float32)):  # jnp.float32 and friends
         return {"type": "dtype", "name": np.dtype(x.dtype).name, "form": "jax"}
-    if type(x) in (list, tuple):  # not namedtuples: their class is not recorded
+    if isinstance(x, list | tuple) and type(x) in (list, tuple):  # no namedtuples
         return {"type": type(x).__name__, "items": [encode_value(i) for i in x]}
     if type(x) is dict:
         return {
@@ -134,7 +140,8 @@ def encode_value(x: Any) -> Any:
         if found is None:
             return {
                 "type": "unrecordable",
-                "what": f"function {getattr(x, '__module__', '?')}.{x.__qualname__}",
+                "what": f"function {getattr(x, '__module__', '?')}."
+                f"{getattr(x, '__qualname__', '?')}",
             }
         return {"type": "function", "name": f"{found[0]}:{found[1]}"}
     return _unrecordable(x)
@@ -189,7 +196,23 @@ def describe(encoded: Any) -> str:
 
 
 def class_name(cls: type) -> str:
+    """``module:qualname`` under the shortest module path that exports ``cls``.
+
+    Files then name ``lerax.policy:MLPActorCriticPolicy``, not the private module it
+    is defined in, so that moving code between private modules breaks no file.
+    """
+    parts = cls.__module__.split(".")
+    for i in range(1, len(parts)):
+        module = ".".join(parts[:i])
+        if _lookup(module, cls.__qualname__) is cls:
+            return f"{module}:{cls.__qualname__}"
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def lookup_class(name: str) -> Any:
+    """Finds ``module:qualname`` among imported modules (never imports)."""
+    module, _, qualname = name.partition(":")
+    return _lookup(module, qualname)
 
 
 class Placeholder:
@@ -302,7 +325,7 @@ class RecordedCall:
 
 
 def build(decoded: Any) -> Any:
-    """Materialises placeholders and recorded calls; use inside ``filter_eval_shape``."""
+    """Materialises placeholders and recorded calls (inside ``filter_eval_shape``)."""
     if isinstance(decoded, Placeholder):
         return decoded.materialise()
     if isinstance(decoded, RecordedCall):

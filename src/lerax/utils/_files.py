@@ -20,18 +20,20 @@ def with_suffix(path: str | os.PathLike[str]) -> Path:
     return path.with_suffix(".eqx") if path.suffix == "" else path
 
 
-def _is_path(path_or_file: PathOrFile) -> bool:
-    return isinstance(path_or_file, str | os.PathLike)
-
-
 @contextlib.contextmanager
-def opened_for_writing(path_or_file: PathOrFile) -> Iterator[BinaryIO]:
-    """Paths are replaced atomically; file objects are written in place."""
-    if _is_path(path_or_file):
-        with atomic_write(with_suffix(path_or_file)) as f:  # type: ignore[arg-type]
-            yield f
+def opened_for_writing(
+    path_or_file: PathOrFile,
+) -> Iterator[tuple[BinaryIO, Path | None]]:
+    """Yields the file and the path written (None for a file object).
+
+    Paths are replaced atomically; file objects are written in place.
+    """
+    if isinstance(path_or_file, str | os.PathLike):
+        path = with_suffix(path_or_file)
+        with atomic_write(path) as f:
+            yield f, path
     else:
-        yield path_or_file  # type: ignore[misc]
+        yield path_or_file, None
 
 
 @contextlib.contextmanager
@@ -41,12 +43,12 @@ def opened_for_reading(path_or_file: PathOrFile) -> Iterator[tuple[BinaryIO, str
     A file object is read from its current position to its end; one that cannot
     seek is read into memory first.
     """
-    if _is_path(path_or_file):
-        path = with_suffix(path_or_file)  # type: ignore[arg-type]
+    if isinstance(path_or_file, str | os.PathLike):
+        path = with_suffix(path_or_file)
         with open(path, "rb") as f:
             yield f, str(path)
     else:
-        f: BinaryIO = path_or_file  # type: ignore[assignment]
+        f = path_or_file
         if not f.seekable():
             f = io.BytesIO(f.read())
         yield f, getattr(f, "name", "<file object>")

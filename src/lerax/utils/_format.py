@@ -17,8 +17,8 @@ import io
 import json
 import math
 import struct
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 import equinox as eqx
@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
 import xxhash
+from jax.core import Tracer
 
 from ._encoding import describe, encode_value
 from ._errors import SerializationError
@@ -97,7 +98,7 @@ class Manifest:
 def _leaf_kind(x: Any) -> str | None:
     """How a leaf is stored; None for leaves equinox does not store."""
     if isinstance(x, jax.Array):
-        return "key" if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else "jax"
+        return "key" if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else "jax"
     if isinstance(x, np.ndarray):
         return "numpy"
     if isinstance(x, np.generic):
@@ -142,7 +143,7 @@ def write_tree(
             if kind is None:
                 fields[path] = encode_value(leaf)
                 continue
-            if isinstance(leaf, jax.core.Tracer):
+            if isinstance(leaf, Tracer):
                 raise SerializationError(
                     f"leaf {path} is a tracer: serialize outside jit/vmap/grad"
                 )
@@ -189,7 +190,7 @@ def write_tree(
 
 def _record_checksum(header: bytes, body: np.ndarray) -> str:
     checksum = xxhash.xxh3_64(header)
-    checksum.update(body)
+    checksum.update(body.data)
     return checksum.hexdigest()
 
 
@@ -202,7 +203,7 @@ def _write_body(f: BinaryIO, body: np.ndarray) -> None:
     if isinstance(f, io.BufferedWriter | io.FileIO):
         body.tofile(f)
     else:
-        f.write(memoryview(body))
+        f.write(body.data)
 
 
 def static_fields(tree: Any) -> dict[str, Any]:
@@ -363,7 +364,7 @@ class _Expected:
 
 def _expected(leaf: Any) -> _Expected | None:
     if isinstance(leaf, jax.Array | jax.ShapeDtypeStruct):
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
             data = jax.eval_shape(jax.random.key_data, leaf)
             return _Expected("key", np.dtype(data.dtype), tuple(data.shape), leaf)
         return _Expected("array", np.dtype(leaf.dtype), tuple(leaf.shape), leaf)
@@ -397,11 +398,14 @@ def _mismatch(rec: LeafRecord, exp: _Expected) -> bool:
         return True
     if rec.shape != exp.shape:
         return True
-    dtype = jnp.dtype(rec.dtype)
-    # An abstract skeleton turns NumPy float64 into float32 when x64 is off.
-    if rec.kind == "numpy" and isinstance(exp.leaf, jax.ShapeDtypeStruct):
-        dtype = jax.dtypes.canonicalize_dtype(dtype)
-    return dtype != exp.dtype
+    dtype, want = jnp.dtype(rec.dtype), exp.dtype
+    # NumPy and JAX leaves trade places legitimately (jit turns NumPy float64 into
+    # JAX float32, eval_shape too): then compare the dtypes as JAX would hold them.
+    like_kind = "numpy" if isinstance(exp.leaf, np.ndarray) else "jax"
+    if dtype != want and rec.kind != like_kind:
+        canonical = jax.dtypes.canonicalize_dtype
+        dtype, want = canonical(dtype), canonical(want)
+    return dtype != want
 
 
 def _comparable(encoded: Any) -> Any:
@@ -479,7 +483,7 @@ def _aligned_buffer(size: int) -> np.ndarray:
 
 
 def _read_exactly(f: BinaryIO, out: np.ndarray, where: str, what: str) -> None:
-    view = memoryview(out).cast("B")
+    view = out.data.cast("B")
     done = 0
     while done < len(view):
         n = f.readinto(view[done:])  # type: ignore[attr-defined]
@@ -525,7 +529,7 @@ def _check_npy(header: bytes, rec: LeafRecord, where: str) -> bool:
 def _to_leaf(
     data: np.ndarray, kind: str, exp: _Expected, rec: LeafRecord | None
 ) -> Any:
-    """Turns the raw stored data into the leaf the skeleton asks for."""
+    """Turns raw stored data into a leaf of the given kind, placed like ``exp``."""
     like = exp.leaf
     if exp.kind == "key":
         impl = rec.impl if rec is not None else str(like.dtype._impl.name)
@@ -534,9 +538,7 @@ def _to_leaf(
         return _PYTHON_KINDS[kind](data.item())
     if kind == "generic":
         return data.dtype.type(data.item())
-    if isinstance(like, np.ndarray) or (
-        kind == "numpy" and not isinstance(like, jax.Array)
-    ):
+    if kind == "numpy":
         return np.array(data)  # an independent, writable copy
     return _to_device(data, like)
 
@@ -566,13 +568,13 @@ def read_leaves(
     for (path, exp), rec in zip(_stored(skeleton)[0], manifest.leaves, strict=True):
         buf = _aligned_buffer(rec.end - rec.offset)
         _read_exactly(f, buf, where, f"leaf {path}")
-        if xxhash.xxh3_64_hexdigest(buf) != rec.checksum:
+        if xxhash.xxh3_64_hexdigest(buf.data) != rec.checksum:
             raise _fail(
                 where,
                 f"checksum mismatch in leaf {path} (payload bytes {rec.offset}-"
                 f"{rec.end}): the file is corrupted",
             )
-        fortran = _check_npy(bytes(buf[: rec.header]), rec, where)
+        fortran = _check_npy(buf[: rec.header].tobytes(), rec, where)
         data = _view(buf[rec.header :], jnp.dtype(rec.dtype), rec.shape, fortran)
         new[path] = _to_leaf(data, rec.kind, exp, rec)
     return _replace_stored(skeleton, new)

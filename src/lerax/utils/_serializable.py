@@ -2,9 +2,11 @@
 
 import weakref
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import equinox as eqx
+import jax
+import numpy as np
 
 from .. import __version__
 from ._encoding import (
@@ -13,9 +15,10 @@ from ._encoding import (
     decode_call,
     decode_value,
     encode_value,
+    lookup_class,
 )
 from ._errors import SerializationError
-from ._files import PathOrFile, opened_for_reading, opened_for_writing, with_suffix
+from ._files import PathOrFile, opened_for_reading, opened_for_writing
 from ._format import read_leaves, read_manifest, write_tree
 
 __all__ = ["Serializable", "load"]
@@ -50,9 +53,12 @@ class _RecordedArgs:
         return "<recorded constructor arguments>"
 
 
+_T = TypeVar("_T")
+
+
 class _SerializableMeta(type(eqx.Module)):  # pyright: ignore[reportGeneralTypeIssues]
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        self = super().__call__(*args, **kwargs)
+    def __call__(cls: type[_T], *args: Any, **kwargs: Any) -> _T:  # pyright: ignore[reportGeneralTypeIssues]
+        self = super().__call__(*args, **kwargs)  # pyright: ignore[reportAttributeAccessIssue]
         encoded = {
             "args": [encode_value(a) for a in args],
             "kwargs": {k: encode_value(v) for k, v in kwargs.items()},
@@ -106,7 +112,7 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
             SerializationError: if a leaf cannot be stored (e.g. a tracer).
         """
         args = self._lerax_args.encoded if self._lerax_args is not None else None
-        with opened_for_writing(path_or_file) as f:
+        with opened_for_writing(path_or_file) as (f, path):
             write_tree(
                 f,
                 self,
@@ -114,11 +120,11 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
                 args=args,
                 lerax_version=__version__,
             )
-        return None if not _is_path(path_or_file) else with_suffix(path_or_file)
+        return path
 
     @classmethod
     def deserialize(cls, path_or_file: PathOrFile, *args: Any, **kwargs: Any) -> Self:
-        """Loads a module saved by :meth:`serialize` or by ``eqx.tree_serialise_leaves``.
+        """Loads a module written by :meth:`serialize` or ``eqx.tree_serialise_leaves``.
 
         The skeleton is built abstractly (``eqx.filter_eval_shape``: no weights are
         initialised) from the constructor arguments given here, or, when none are
@@ -140,7 +146,7 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
             manifest = read_manifest(f, where)
             recorded = None if manifest is None else manifest.class_name
             if args or kwargs:
-                if recorded is not None and recorded != class_name(cls):
+                if recorded is not None and not _is_named(cls, recorded):
                     raise SerializationError(
                         f"{where}: the file holds a {recorded}, not a {class_name(cls)}"
                     )
@@ -152,8 +158,15 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
                     f"{cls.__name__}.deserialize(path, ...)"
                 )
             else:
-                target = _resolve_class(recorded, where) if recorded else None
-                if target is None or not issubclass(target, cls):
+                if recorded is None:
+                    raise SerializationError(
+                        f"{where}: the file holds a plain pytree (save_tree), not a "
+                        f"{class_name(cls)}; read it with load_tree"
+                    )
+                target = (
+                    cls if _is_named(cls, recorded) else _resolve_class(recorded, where)
+                )
+                if not issubclass(target, cls):
                     raise SerializationError(
                         f"{where}: the file holds a {recorded}, not a {class_name(cls)}"
                     )
@@ -163,13 +176,13 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
             return read_leaves(f, manifest, skeleton, where)
 
 
-def _is_path(path_or_file: PathOrFile) -> bool:
-    return not hasattr(path_or_file, "write")
+def _is_named(cls: type, name: str) -> bool:
+    return name in (class_name(cls), f"{cls.__module__}:{cls.__qualname__}")
 
 
 def _resolve_class(name: str, where: str) -> type["Serializable"]:
-    cls = _REGISTRY.get(name)
-    if cls is None:
+    cls = _REGISTRY.get(name) or lookup_class(name)
+    if not (isinstance(cls, type) and issubclass(cls, Serializable)):
         raise SerializationError(
             f"{where}: the class {name} recorded in the file is not imported; lerax "
             "never imports a module named in a file, so import it first"
@@ -199,10 +212,13 @@ def _skeleton(cls: type, get_args: Any, where: str) -> Any:
     args, kwargs = get_args()
 
     def construct() -> Any:
-        return cls(*build(args), **build(kwargs))
+        module = cls(*build(args), **build(kwargs))
+        # NumPy leaves would come out as ShapeDtypeStructs and load as JAX arrays;
+        # hide them from eval_shape so that NumPy stays NumPy.
+        return jax.tree.map(_hide_numpy, module)
 
     try:
-        return eqx.filter_eval_shape(construct)
+        return jax.tree.map(_unhide_numpy, eqx.filter_eval_shape(construct))
     except SerializationError:
         raise
     except Exception as e:
@@ -210,6 +226,23 @@ def _skeleton(cls: type, get_args: Any, where: str) -> Any:
             f"{where}: could not build a {cls.__name__} from the constructor "
             f"arguments ({type(e).__name__}: {e})"
         ) from e
+
+
+class _NumpyLeaf:
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype):
+        self.shape = shape
+        self.dtype = dtype
+
+
+def _hide_numpy(x: Any) -> Any:
+    return _NumpyLeaf(x.shape, x.dtype) if isinstance(x, np.ndarray) else x
+
+
+def _unhide_numpy(x: Any) -> Any:
+    # A zero-strided view: the right shape and dtype for the cost of one element.
+    if isinstance(x, _NumpyLeaf):
+        return np.broadcast_to(np.zeros((), x.dtype), x.shape)
+    return x
 
 
 def load(path_or_file: PathOrFile) -> Serializable:

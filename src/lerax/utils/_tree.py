@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import __version__
-from ._files import PathOrFile, opened_for_reading, opened_for_writing, with_suffix
+from ._files import PathOrFile, opened_for_reading, opened_for_writing
 from ._format import read_leaves, read_manifest, write_tree
 
 __all__ = ["load_tree", "save_tree"]
@@ -18,9 +18,9 @@ def save_tree(path_or_file: PathOrFile, tree: Any) -> Path | None:
     Returns:
         The path written, or None for a file object.
     """
-    with opened_for_writing(path_or_file) as f:
+    with opened_for_writing(path_or_file) as (f, path):
         write_tree(f, tree, class_name=None, args=None, lerax_version=__version__)
-    return with_suffix(path_or_file) if not hasattr(path_or_file, "write") else None  # type: ignore[arg-type]
+    return path
 
 
 def load_tree(path_or_file: PathOrFile, like: T) -> T:
