@@ -229,6 +229,8 @@ class Placeholder:
         if self.kind == "key":
             key = jax.random.key(0, impl=self.impl)
             return key if self.shape == () else jax.random.split(key, self.shape)
+        if self.kind == "numpy":  # stays NumPy; zero strides allocate one element
+            return np.broadcast_to(np.zeros((), jnp.dtype(self.dtype)), self.shape)
         return jnp.zeros(self.shape, self.dtype)
 
 

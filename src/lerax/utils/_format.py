@@ -430,8 +430,13 @@ def _stored(skeleton: Any) -> tuple[list[tuple[str, _Expected]], dict[str, Any]]
     return stored, fields
 
 
-def check_manifest(manifest: Manifest, skeleton: Any, where: str) -> None:
+def check_manifest(
+    manifest: Manifest, skeleton: Any, where: str
+) -> list[tuple[str, _Expected]]:
     """Compares the file's description with the skeleton, before reading any array.
+
+    Returns:
+        The skeleton's stored leaves by path, in file order.
 
     Raises:
         SerializationError: listing every field and leaf that does not match.
@@ -450,8 +455,9 @@ def check_manifest(manifest: Manifest, skeleton: Any, where: str) -> None:
     paths = [path for path, _ in stored]
     file_paths = [rec.path for rec in manifest.leaves]
     if paths != file_paths:
-        missing = [p for p in paths if p not in set(file_paths)]
-        extra = [p for p in file_paths if p not in set(paths)]
+        in_file, in_object = set(file_paths), set(paths)
+        missing = [p for p in paths if p not in in_file]
+        extra = [p for p in file_paths if p not in in_object]
         problems.append(
             f"the file stores {len(file_paths)} array leaves, the object has "
             f"{len(paths)}"
@@ -472,6 +478,7 @@ def check_manifest(manifest: Manifest, skeleton: Any, where: str) -> None:
             + "\n  ".join(shown)
             + more,
         )
+    return stored
 
 
 def _aligned_buffer(size: int) -> np.ndarray:
@@ -563,9 +570,9 @@ def read_leaves(
     """Reads the stored leaves into ``skeleton``; checks everything first."""
     if manifest is None:
         return _read_plain(f, skeleton, where)
-    check_manifest(manifest, skeleton, where)
+    stored = check_manifest(manifest, skeleton, where)
     new = {}
-    for (path, exp), rec in zip(_stored(skeleton)[0], manifest.leaves, strict=True):
+    for (path, exp), rec in zip(stored, manifest.leaves, strict=True):
         buf = _aligned_buffer(rec.end - rec.offset)
         _read_exactly(f, buf, where, f"leaf {path}")
         if xxhash.xxh3_64_hexdigest(buf.data) != rec.checksum:
