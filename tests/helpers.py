@@ -52,9 +52,7 @@ def assert_trees_identical(a: Any, b: Any) -> None:
     assert tree_a == tree_b
     for x, y in zip(leaves_a, leaves_b, strict=True):
         assert type(x) is type(y), (type(x), type(y))
-        if isinstance(x, jax.Array) and jnp.issubdtype(
-            x.dtype, jax.dtypes.prng_key
-        ):
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
             assert x.dtype == y.dtype
             x, y = jax.random.key_data(x), jax.random.key_data(y)
         if isinstance(x, jax.Array | np.ndarray | np.generic):

@@ -219,9 +219,7 @@ def test_huge_array_claim_is_refused_without_allocating(tmp_path):
 
 def test_metadata_cannot_smuggle_object_arrays(tmp_path):
     path = tmp_path / "o.eqx"
-    save_tree(
-        path, {"w": jnp.zeros(2, jnp.int32)}
-    )
+    save_tree(path, {"w": jnp.zeros(2, jnp.int32)})
     rewrite_metadata(path, lambda m: m["leaves"][0].update(dtype="object"))
     with pytest.raises(SerializationError, match="malformed lerax metadata"):
         load_tree(path, {"w": jnp.zeros(2, jnp.int32)})

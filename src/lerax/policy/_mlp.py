@@ -1,0 +1,114 @@
+"""Feed-forward actor-critic policy."""
+
+import math
+from collections.abc import Callable
+from typing import final
+
+import equinox as eqx
+import jax
+from jaxtyping import Array, Float, Key
+
+from lerax.env import AbstractEnv, AbstractSpace
+
+from ._base import AbstractStatelessPolicy
+from ._distribution import AbstractDistribution
+from ._init import orthogonal_mlp
+from ._spaces import (
+    AbstractActionHead,
+    flatten_observation,
+    make_action_head,
+    observation_size,
+    resolve_spaces,
+)
+
+
+@final
+class MLPActorCriticPolicy(AbstractStatelessPolicy):
+    """Actor-critic with separate MLPs for the policy and the value function.
+
+    The defaults are the usual PPO ones: two hidden layers of 64 tanh units per
+    network, orthogonal weights (gain √2 for hidden layers, 0.01 for the policy
+    output, 1.0 for the value output) and zero biases. Discrete actions use a
+    categorical distribution; Box actions use a diagonal Gaussian whose log standard
+    deviation is learned, independent of the observation and initialised at 0.
+
+    Attributes:
+        observation_space: Space of the observations.
+        action_space: Space of the actions.
+        actor: MLP from flat observation to action-distribution parameters.
+        critic: MLP from flat observation to a scalar value.
+        action_head: Turns the actor output into a distribution.
+    """
+
+    observation_space: AbstractSpace
+    action_space: AbstractSpace
+    actor: eqx.nn.MLP
+    critic: eqx.nn.MLP
+    action_head: AbstractActionHead
+
+    def __init__(
+        self,
+        env: AbstractEnv | None = None,
+        *,
+        key: Key[Array, ""],
+        observation_space: AbstractSpace | None = None,
+        action_space: AbstractSpace | None = None,
+        width: int = 64,
+        depth: int = 2,
+        activation: Callable[[Array], Array] = jax.nn.tanh,
+    ):
+        """Builds the policy.
+
+        Args:
+            env: Environment whose spaces to use; only its spaces are stored.
+            key: PRNG key for parameter initialisation.
+            observation_space: Observation space, when `env` is not given.
+            action_space: Action space, when `env` is not given.
+            width: Units in each hidden layer.
+            depth: Number of hidden layers of each network (0 = linear).
+            activation: Hidden-layer activation; a named function such as
+                `jax.nn.tanh`, so it can be recorded for serialization.
+
+        Raises:
+            ValueError: On inconsistent spaces or non-positive sizes.
+            TypeError: If a space is neither Box nor Discrete.
+        """
+        if width < 1 or depth < 0:
+            raise ValueError(f"Need width >= 1 and depth >= 0, got {width=}, {depth=}.")
+        self.observation_space, self.action_space = resolve_spaces(
+            env, observation_space, action_space
+        )
+        self.action_head = make_action_head(self.action_space)
+        in_size = observation_size(self.observation_space)
+        actor_key, critic_key, actor_init, critic_init = jax.random.split(key, 4)
+        actor = eqx.nn.MLP(
+            in_size,
+            self.action_head.num_inputs,
+            width,
+            depth,
+            activation=activation,
+            final_activation=jax.nn.identity,
+            key=actor_key,
+        )
+        critic = eqx.nn.MLP(
+            in_size,
+            "scalar",
+            width,
+            depth,
+            activation=activation,
+            final_activation=jax.nn.identity,
+            key=critic_key,
+        )
+        hidden_gain = math.sqrt(2.0)
+        self.actor = orthogonal_mlp(
+            actor, hidden_gain=hidden_gain, output_gain=0.01, key=actor_init
+        )
+        self.critic = orthogonal_mlp(
+            critic, hidden_gain=hidden_gain, output_gain=1.0, key=critic_init
+        )
+
+    def forward(
+        self, observation: Array
+    ) -> tuple[AbstractDistribution, Float[Array, ""]]:
+        x = flatten_observation(self.observation_space, observation)
+        return self.action_head(self.actor(x)), self.critic(x)
