@@ -30,14 +30,23 @@ class Blob(Serializable):
         self.weights = [jax.random.normal(k, (1024, 1024), jnp.float32) for k in keys]
 
 
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        jax.block_until_ready(eqx.filter(out, eqx.is_array))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _median_times(
+    fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Median wall times of two functions, run alternately so drift hits both.
+
+    Each run starts with no dirty pages left by the previous one (``os.sync``), so
+    that neither pays for the other's disk writes.
+    """
+    times: tuple[list[float], list[float]] = ([], [])
+    for i in range(repeats + 1):
+        for fn, out in ((fn_a, times[0]), (fn_b, times[1])):
+            os.sync()
+            start = time.perf_counter()
+            jax.block_until_ready(eqx.filter(fn(), eqx.is_array))
+            if i:  # the first round only warms caches up
+                out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _eqx_save_fsync(path: Path, tree: object) -> None:
@@ -50,7 +59,7 @@ def _eqx_save_fsync(path: Path, tree: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=200, help="module size in MiB")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args()
 
     module = Blob(max(1, args.mb // 4), key=jax.random.key(0))
@@ -59,26 +68,22 @@ def main() -> None:
     like = eqx.filter_eval_shape(Blob, len(module.weights), key=jax.random.key(0))
     with tempfile.TemporaryDirectory() as tmp:
         p_eqx, p_lrx = Path(tmp, "eqx.eqx"), Path(tmp, "lerax.eqx")
+        save = [
+            lambda: eqx.tree_serialise_leaves(p_eqx, module),
+            lambda: module.serialize(p_lrx),
+        ]
+        save_fsynced = [lambda: _eqx_save_fsync(p_eqx, module), save[1]]
+        load = [
+            lambda: eqx.tree_deserialise_leaves(p_eqx, like),
+            lambda: Blob.deserialize(p_lrx),
+        ]
         rows = [
-            (
-                "save",
-                _median_time(
-                    lambda: eqx.tree_serialise_leaves(p_eqx, module), args.repeats
-                ),
-                _median_time(lambda: module.serialize(p_lrx), args.repeats),
-            ),
-            (
-                "save, both fsynced",
-                _median_time(lambda: _eqx_save_fsync(p_eqx, module), args.repeats),
-                _median_time(lambda: module.serialize(p_lrx), args.repeats),
-            ),
-            (
-                "load",
-                _median_time(
-                    lambda: eqx.tree_deserialise_leaves(p_eqx, like), args.repeats
-                ),
-                _median_time(lambda: Blob.deserialize(p_lrx), args.repeats),
-            ),
+            (name, *_median_times(*fns, args.repeats))
+            for name, fns in [
+                ("save", save),
+                ("save, both fsynced", save_fsynced),
+                ("load", load),
+            ]
         ]
     print(
         f"module: {size_mb:.0f} MiB in {len(module.weights)} leaves, "

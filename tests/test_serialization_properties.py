@@ -172,6 +172,11 @@ def test_any_truncation_is_detected(spec, seed, data):
     buffer = io.BytesIO()
     Tree(spec, seed).serialize(buffer)
     raw = buffer.getvalue()
-    cut = data.draw(st.integers(1, len(raw)))
+    # Cutting all of it leaves an empty file, which is what plain equinox writes
+    # for a tree without arrays: only detectable when the tree has some.
+    stores_nothing = not jax.tree.leaves(
+        eqx.filter(Tree(spec, seed), eqx.is_array_like)
+    )
+    cut = data.draw(st.integers(1, len(raw) - stores_nothing))
     with pytest.raises(SerializationError):
         Tree.deserialize(io.BytesIO(raw[:-cut]), spec, seed)

@@ -1,13 +1,15 @@
 """Atomic file replacement: a reader sees the old file or the new one, never a mix."""
 
 import contextlib
+import ctypes
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "start_writeback"]
 
 # Read once: os.umask can only be read by setting it, which is not thread-safe later.
 _UMASK = os.umask(0)
@@ -53,3 +55,36 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _load_sync_file_range() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNC_FILE_RANGE = _load_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(f: BinaryIO, nbytes: int) -> None:
+    """Asks Linux to start writing the last ``nbytes`` written to ``f`` to disk.
+
+    It does not wait, so the disk works while the caller writes on, and the final
+    fsync has little left to do; it also spares the writer the kernel's throttling
+    of dirty pages. Saving is then faster with fsync than plain equinox without.
+    A no-op where unsupported (other systems, objects without a file descriptor).
+    """
+    if _SYNC_FILE_RANGE is None:
+        return
+    try:
+        fd, end = f.fileno(), f.tell()
+    except (OSError, AttributeError, ValueError):
+        return
+    _SYNC_FILE_RANGE(fd, end - nbytes, nbytes, _SYNC_FILE_RANGE_WRITE)

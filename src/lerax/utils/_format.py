@@ -29,6 +29,7 @@ import numpy as np
 import xxhash
 from jax.core import Tracer
 
+from ._atomic import start_writeback
 from ._encoding import describe, encode_value
 from ._errors import SerializationError
 
@@ -202,6 +203,7 @@ def _write_body(f: BinaryIO, body: np.ndarray) -> None:
     # Real files take the array directly, as np.save does; others get a view.
     if isinstance(f, io.BufferedWriter | io.FileIO):
         body.tofile(f)
+        start_writeback(f, body.nbytes)
     else:
         f.write(body.data)
 
@@ -551,10 +553,9 @@ def _to_leaf(
 
 
 def _to_device(data: np.ndarray, like: Any) -> jax.Array:
-    sharding = getattr(like, "sharding", None)
-    if sharding is not None:
-        return jax.device_put(data, sharding)
-    return jnp.asarray(data)
+    # device_put (unlike jnp.asarray) may use the freshly read, 64-byte aligned
+    # buffer in place on CPU instead of copying it; nothing else refers to it.
+    return jax.device_put(data, getattr(like, "sharding", None))
 
 
 def _view(buf: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], fortran: bool):
