@@ -68,22 +68,21 @@ def main() -> None:
     like = eqx.filter_eval_shape(Blob, len(module.weights), key=jax.random.key(0))
     with tempfile.TemporaryDirectory() as tmp:
         p_eqx, p_lrx = Path(tmp, "eqx.eqx"), Path(tmp, "lerax.eqx")
-        save = [
-            lambda: eqx.tree_serialise_leaves(p_eqx, module),
-            lambda: module.serialize(p_lrx),
-        ]
-        save_fsynced = [lambda: _eqx_save_fsync(p_eqx, module), save[1]]
-        load = [
-            lambda: eqx.tree_deserialise_leaves(p_eqx, like),
-            lambda: Blob.deserialize(p_lrx),
-        ]
+
+        def lerax_save() -> object:
+            return module.serialize(p_lrx)
+
+        contenders = {  # name: (equinox, lerax)
+            "save": (lambda: eqx.tree_serialise_leaves(p_eqx, module), lerax_save),
+            "save, both fsynced": (lambda: _eqx_save_fsync(p_eqx, module), lerax_save),
+            "load": (
+                lambda: eqx.tree_deserialise_leaves(p_eqx, like),
+                lambda: Blob.deserialize(p_lrx),
+            ),
+        }
         rows = [
-            (name, *_median_times(*fns, args.repeats))
-            for name, fns in [
-                ("save", save),
-                ("save, both fsynced", save_fsynced),
-                ("load", load),
-            ]
+            (name, *_median_times(eqx_fn, lerax_fn, args.repeats))
+            for name, (eqx_fn, lerax_fn) in contenders.items()
         ]
     print(
         f"module: {size_mb:.0f} MiB in {len(module.weights)} leaves, "
