@@ -9,7 +9,7 @@ and nothing named in a file is called, except the constructor of such a class.
 import math
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, final
 
 import jax
 import jax.numpy as jnp
@@ -215,6 +215,7 @@ def lookup_class(name: str) -> Any:
     return _lookup(module, qualname)
 
 
+@final
 class Placeholder:
     """Stands for a recorded array argument until it is materialised abstractly."""
 
@@ -317,6 +318,7 @@ def decode_call(
     return [rec(a) for a in args], {str(k): rec(v) for k, v in kwargs.items()}
 
 
+@final
 class RecordedCall:
     """A recorded ``cls(*args, **kwargs)`` call, rebuilt by :func:`build`."""
 

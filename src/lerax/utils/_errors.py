@@ -1,8 +1,11 @@
 """The one exception type of the serialization core."""
 
+from typing import final
+
 __all__ = ["SerializationError"]
 
 
+@final
 class SerializationError(ValueError):
     """A file cannot be written, read or matched to the object it should restore.
 

@@ -19,7 +19,7 @@ import math
 import struct
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, final
 
 import equinox as eqx
 import jax
@@ -56,6 +56,7 @@ _PYTHON_KINDS: dict[str, type] = {
 }
 
 
+@final
 @dataclasses.dataclass(frozen=True)
 class LeafRecord:
     """Where one stored leaf lives in the payload and what it holds.
@@ -80,6 +81,7 @@ class LeafRecord:
         return self.offset + self.header + self.nbytes
 
 
+@final
 @dataclasses.dataclass(frozen=True)
 class Manifest:
     """Everything the trailer of a lerax file says."""
@@ -346,6 +348,7 @@ def _parse_manifest(meta: Any) -> Manifest:
     )
 
 
+@final
 @dataclasses.dataclass(frozen=True)
 class _Expected:
     """What the skeleton wants at one stored leaf."""

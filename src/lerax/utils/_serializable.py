@@ -2,7 +2,7 @@
 
 import weakref
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, final
 
 import equinox as eqx
 import jax
@@ -30,6 +30,7 @@ _REGISTRY: "weakref.WeakValueDictionary[str, type[Serializable]]" = (
 )
 
 
+@final
 class _RecordedArgs:
     """Encoded constructor arguments, kept in a static field.
 
@@ -228,6 +229,7 @@ def _skeleton(cls: type, get_args: Any, where: str) -> Any:
         ) from e
 
 
+@final
 class _NumpyLeaf:
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype):
         self.shape = shape
