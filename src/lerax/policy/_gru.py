@@ -1,6 +1,5 @@
 """Recurrent (GRU) actor-critic policy."""
 
-import math
 from collections.abc import Callable
 from typing import final
 
@@ -13,7 +12,7 @@ from lerax.env import AbstractEnv, AbstractSpace
 
 from ._base import AbstractStatefulPolicy
 from ._distribution import AbstractDistribution
-from ._init import orthogonal_gru, orthogonal_mlp
+from ._init import actor_critic_mlp, orthogonal_gru
 from ._spaces import (
     AbstractActionHead,
     flatten_observation,
@@ -91,31 +90,26 @@ class GRUActorCriticPolicy(AbstractStatefulPolicy[Float[Array, " hidden_size"]])
         in_size = observation_size(self.observation_space)
         keys = jax.random.split(key, 6)
         cell = eqx.nn.GRUCell(in_size, hidden_size, key=keys[0])
-        actor = eqx.nn.MLP(
+        self.cell = orthogonal_gru(cell, 1.0, key=keys[3])
+        self.actor = actor_critic_mlp(
             hidden_size,
             self.action_head.num_inputs,
             width,
             depth,
-            activation=activation,
-            final_activation=jax.nn.identity,
+            activation,
+            output_gain=0.01,
             key=keys[1],
+            init_key=keys[4],
         )
-        critic = eqx.nn.MLP(
+        self.critic = actor_critic_mlp(
             hidden_size,
             "scalar",
             width,
             depth,
-            activation=activation,
-            final_activation=jax.nn.identity,
+            activation,
+            output_gain=1.0,
             key=keys[2],
-        )
-        hidden_gain = math.sqrt(2.0)
-        self.cell = orthogonal_gru(cell, 1.0, key=keys[3])
-        self.actor = orthogonal_mlp(
-            actor, hidden_gain=hidden_gain, output_gain=0.01, key=keys[4]
-        )
-        self.critic = orthogonal_mlp(
-            critic, hidden_gain=hidden_gain, output_gain=1.0, key=keys[5]
+            init_key=keys[5],
         )
 
     def reset(self, *, key: Key[Array, ""]) -> Float[Array, " hidden_size"]:

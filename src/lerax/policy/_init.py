@@ -1,5 +1,9 @@
 """Orthogonal re-initialisation of equinox layers (weights orthogonal, biases 0)."""
 
+import math
+from collections.abc import Callable
+from typing import Literal
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -37,6 +41,34 @@ def orthogonal_mlp(
         for i, layer in enumerate(mlp.layers)
     )
     return eqx.tree_at(lambda m: m.layers, mlp, layers)
+
+
+def actor_critic_mlp(
+    in_size: int,
+    out_size: int | Literal["scalar"],
+    width: int,
+    depth: int,
+    activation: Callable[[Array], Array],
+    *,
+    output_gain: float,
+    key: Key[Array, ""],
+    init_key: Key[Array, ""],
+) -> eqx.nn.MLP:
+    """An actor or critic MLP: hidden layers with gain √2, a linear output layer
+    with `output_gain` (0.01 for a policy head, 1.0 for a value head)."""
+    mlp = eqx.nn.MLP(
+        in_size,
+        out_size,
+        width,
+        depth,
+        activation=activation,
+        # A named identity, unlike equinox's default lambda, can be recorded.
+        final_activation=jax.nn.identity,
+        key=key,
+    )
+    return orthogonal_mlp(
+        mlp, hidden_gain=math.sqrt(2.0), output_gain=output_gain, key=init_key
+    )
 
 
 def orthogonal_gru(

@@ -1,6 +1,5 @@
 """Feed-forward actor-critic policy."""
 
-import math
 from collections.abc import Callable
 from typing import final
 
@@ -12,7 +11,7 @@ from lerax.env import AbstractEnv, AbstractSpace
 
 from ._base import AbstractStatelessPolicy
 from ._distribution import AbstractDistribution
-from ._init import orthogonal_mlp
+from ._init import actor_critic_mlp
 from ._spaces import (
     AbstractActionHead,
     flatten_observation,
@@ -81,30 +80,25 @@ class MLPActorCriticPolicy(AbstractStatelessPolicy):
         self.action_head = make_action_head(self.action_space)
         in_size = observation_size(self.observation_space)
         actor_key, critic_key, actor_init, critic_init = jax.random.split(key, 4)
-        actor = eqx.nn.MLP(
+        self.actor = actor_critic_mlp(
             in_size,
             self.action_head.num_inputs,
             width,
             depth,
-            activation=activation,
-            final_activation=jax.nn.identity,
+            activation,
+            output_gain=0.01,
             key=actor_key,
+            init_key=actor_init,
         )
-        critic = eqx.nn.MLP(
+        self.critic = actor_critic_mlp(
             in_size,
             "scalar",
             width,
             depth,
-            activation=activation,
-            final_activation=jax.nn.identity,
+            activation,
+            output_gain=1.0,
             key=critic_key,
-        )
-        hidden_gain = math.sqrt(2.0)
-        self.actor = orthogonal_mlp(
-            actor, hidden_gain=hidden_gain, output_gain=0.01, key=actor_init
-        )
-        self.critic = orthogonal_mlp(
-            critic, hidden_gain=hidden_gain, output_gain=1.0, key=critic_init
+            init_key=critic_init,
         )
 
     def forward(
