@@ -1,0 +1,20 @@
+"""Training algorithms (PPO) and policy evaluation.
+
+See ``docs/algorithm.md`` for the training loop, checkpoints and defaults.
+"""
+
+from ._base import AbstractAlgorithm
+from ._evaluate import evaluate
+from ._gae import generalized_advantage_estimation
+from ._history import History
+from ._ppo import PPO
+from ._state import TrainingState
+
+__all__ = [
+    "PPO",
+    "AbstractAlgorithm",
+    "History",
+    "TrainingState",
+    "evaluate",
+    "generalized_advantage_estimation",
+]
