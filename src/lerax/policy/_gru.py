@@ -12,7 +12,7 @@ from lerax.env import AbstractEnv, AbstractSpace
 
 from ._base import AbstractStatefulPolicy
 from ._distribution import AbstractDistribution
-from ._init import actor_critic_mlp, orthogonal_gru
+from ._init import actor_and_critic, gru_cell
 from ._spaces import (
     AbstractActionHead,
     flatten_observation,
@@ -88,28 +88,15 @@ class GRUActorCriticPolicy(AbstractStatefulPolicy[Float[Array, " hidden_size"]])
         )
         self.action_head = make_action_head(self.action_space)
         in_size = observation_size(self.observation_space)
-        keys = jax.random.split(key, 6)
-        cell = eqx.nn.GRUCell(in_size, hidden_size, key=keys[0])
-        self.cell = orthogonal_gru(cell, 1.0, key=keys[3])
-        self.actor = actor_critic_mlp(
+        cell_key, net_key = jax.random.split(key)
+        self.cell = gru_cell(in_size, hidden_size, key=cell_key)
+        self.actor, self.critic = actor_and_critic(
             hidden_size,
             self.action_head.num_inputs,
             width,
             depth,
             activation,
-            output_gain=0.01,
-            key=keys[1],
-            init_key=keys[4],
-        )
-        self.critic = actor_critic_mlp(
-            hidden_size,
-            "scalar",
-            width,
-            depth,
-            activation,
-            output_gain=1.0,
-            key=keys[2],
-            init_key=keys[5],
+            key=net_key,
         )
 
     def reset(self, *, key: Key[Array, ""]) -> Float[Array, " hidden_size"]:

@@ -43,7 +43,7 @@ def orthogonal_mlp(
     return eqx.tree_at(lambda m: m.layers, mlp, layers)
 
 
-def actor_critic_mlp(
+def _actor_critic_mlp(
     in_size: int,
     out_size: int | Literal["scalar"],
     width: int,
@@ -52,10 +52,9 @@ def actor_critic_mlp(
     *,
     output_gain: float,
     key: Key[Array, ""],
-    init_key: Key[Array, ""],
 ) -> eqx.nn.MLP:
-    """An actor or critic MLP: hidden layers with gain √2, a linear output layer
-    with `output_gain` (0.01 for a policy head, 1.0 for a value head)."""
+    """Hidden layers with gain √2, a linear output layer with `output_gain`."""
+    build_key, init_key = jax.random.split(key)
     mlp = eqx.nn.MLP(
         in_size,
         out_size,
@@ -64,11 +63,47 @@ def actor_critic_mlp(
         activation=activation,
         # A named identity, unlike equinox's default lambda, can be recorded.
         final_activation=jax.nn.identity,
-        key=key,
+        key=build_key,
     )
     return orthogonal_mlp(
         mlp, hidden_gain=math.sqrt(2.0), output_gain=output_gain, key=init_key
     )
+
+
+# Initialisation is compiled as one program: run op by op, the orthogonal
+# initialisers (QR decompositions) took seconds in a fresh process.
+@eqx.filter_jit
+def actor_and_critic(
+    in_size: int,
+    num_actor_outputs: int,
+    width: int,
+    depth: int,
+    activation: Callable[[Array], Array],
+    *,
+    key: Key[Array, ""],
+) -> tuple[eqx.nn.MLP, eqx.nn.MLP]:
+    """Separate actor and critic MLPs, orthogonally initialised.
+
+    The actor's output layer has gain 0.01 (near-uniform initial policy), the
+    critic's (a scalar) gain 1.0; hidden layers have gain √2 and biases are zero.
+    """
+    actor_key, critic_key = jax.random.split(key)
+    args = (width, depth, activation)
+    actor = _actor_critic_mlp(
+        in_size, num_actor_outputs, *args, output_gain=0.01, key=actor_key
+    )
+    critic = _actor_critic_mlp(
+        in_size, "scalar", *args, output_gain=1.0, key=critic_key
+    )
+    return actor, critic
+
+
+@eqx.filter_jit
+def gru_cell(in_size: int, hidden_size: int, *, key: Key[Array, ""]) -> eqx.nn.GRUCell:
+    """A GRU cell whose gate blocks are orthogonal (gain 1), biases zero."""
+    build_key, init_key = jax.random.split(key)
+    cell = eqx.nn.GRUCell(in_size, hidden_size, key=build_key)
+    return orthogonal_gru(cell, 1.0, key=init_key)
 
 
 def orthogonal_gru(

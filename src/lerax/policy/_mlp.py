@@ -11,7 +11,7 @@ from lerax.env import AbstractEnv, AbstractSpace
 
 from ._base import AbstractStatelessPolicy
 from ._distribution import AbstractDistribution
-from ._init import actor_critic_mlp
+from ._init import actor_and_critic
 from ._spaces import (
     AbstractActionHead,
     flatten_observation,
@@ -79,26 +79,8 @@ class MLPActorCriticPolicy(AbstractStatelessPolicy):
         )
         self.action_head = make_action_head(self.action_space)
         in_size = observation_size(self.observation_space)
-        actor_key, critic_key, actor_init, critic_init = jax.random.split(key, 4)
-        self.actor = actor_critic_mlp(
-            in_size,
-            self.action_head.num_inputs,
-            width,
-            depth,
-            activation,
-            output_gain=0.01,
-            key=actor_key,
-            init_key=actor_init,
-        )
-        self.critic = actor_critic_mlp(
-            in_size,
-            "scalar",
-            width,
-            depth,
-            activation,
-            output_gain=1.0,
-            key=critic_key,
-            init_key=critic_init,
+        self.actor, self.critic = actor_and_critic(
+            in_size, self.action_head.num_inputs, width, depth, activation, key=key
         )
 
     def forward(
