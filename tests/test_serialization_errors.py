@@ -285,3 +285,18 @@ def test_object_leaves_cannot_be_saved(tmp_path):
     with pytest.raises(SerializationError, match=r"leaf \['x'\] cannot be stored"):
         save_tree(tmp_path / "o.eqx", {"x": np.array([object()])})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_recorded_arguments_that_no_longer_fit_the_class(net_file):
+    # As if the class lost a parameter since the file was written.
+    rewrite_metadata(net_file, lambda m: m["args"]["kwargs"].update(dropout=0.5))
+    with pytest.raises(
+        SerializationError,
+        match=r"could not build a Net from the constructor arguments recorded in the file \(TypeError",
+    ):
+        Net.deserialize(net_file)
+
+
+def test_wrong_explicit_arguments_raise_as_the_constructor_does(net_file):
+    with pytest.raises(TypeError, match="dropout"):
+        Net.deserialize(net_file, 8, dropout=0.5, key=jax.random.key(0))

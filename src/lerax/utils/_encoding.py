@@ -18,12 +18,11 @@ import numpy as np
 from ._errors import SerializationError
 
 __all__ = [
+    "Decoder",
     "Placeholder",
     "RecordedCall",
     "build",
     "class_name",
-    "decode_call",
-    "decode_value",
     "describe",
     "encode_value",
     "is_recordable",
@@ -235,31 +234,52 @@ class Placeholder:
         return jnp.zeros(self.shape, self.dtype)
 
 
-def decode_value(
-    encoded: Any,
-    *,
-    resolve_class: Callable[[str], type],
-    trusted_modules: Callable[[], set[str]],
-    where: str,
-) -> Any:
+@final
+class Decoder:
     """Inverse of :func:`encode_value`; arrays become :class:`Placeholder` objects.
 
     Args:
-        encoded: JSON data read from a file.
         resolve_class: maps a recorded class name to an imported Serializable class.
-        trusted_modules: module names whose functions may be named in addition to
+        trusted_modules: module names whose functions may be named, in addition to
             the trusted packages.
-        where: a description of the location, for error messages.
+        where: the location, for error messages.
     """
 
-    def fail(msg: str) -> SerializationError:
-        return SerializationError(f"{where}: {msg}")
+    def __init__(
+        self,
+        *,
+        resolve_class: Callable[[str], type],
+        trusted_modules: set[str],
+        where: str,
+    ):
+        self._resolve_class = resolve_class
+        self._trusted = trusted_modules
+        self._where = where
 
-    def rec(x: Any) -> Any:
+    def _fail(self, msg: str) -> SerializationError:
+        return SerializationError(f"{self._where}: {msg}")
+
+    def call(self, encoded: Any) -> tuple[list[Any], dict[str, Any]]:
+        """Decodes ``{"args": [...], "kwargs": {...}}`` as recorded by Serializable."""
+        if (why := is_recordable(encoded)) is not None:
+            raise self._fail(
+                f"the constructor arguments were not recorded (one was {why}); "
+                "pass them explicitly"
+            )
+        args = encoded.get("args") if isinstance(encoded, dict) else None
+        kwargs = encoded.get("kwargs") if isinstance(encoded, dict) else None
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise self._fail(f"malformed recorded constructor arguments {encoded!r}")
+        return [self.value(a) for a in args], {
+            str(k): self.value(v) for k, v in kwargs.items()
+        }
+
+    def value(self, x: Any) -> Any:
+        """Decodes one recorded value."""
         if isinstance(x, (*_PRIMITIVES, float)):
             return x
         if not isinstance(x, Mapping):
-            raise fail(f"malformed recorded value {x!r}")
+            raise self._fail(f"malformed recorded value {x!r}")
         kind = x.get("type")
         try:
             if kind == "float":
@@ -268,54 +288,63 @@ def decode_value(
                 real, imag = x["value"]
                 return complex(real, imag)
             if kind in ("list", "tuple"):
-                items = [rec(item) for item in x["items"]]
+                items = [self.value(item) for item in x["items"]]
                 return items if kind == "list" else tuple(items)
             if kind == "dict":
-                return {rec(k): rec(v) for k, v in x["items"]}
+                return {self.value(k): self.value(v) for k, v in x["items"]}
             if kind == "array":
                 shape = tuple(int(d) for d in x["shape"])
                 return Placeholder(x["kind"], shape, str(x["dtype"]), x.get("impl"))
             if kind == "scalar":
-                return np.dtype(x["dtype"]).type(rec(x["value"]))
+                return np.dtype(x["dtype"]).type(self.value(x["value"]))
             if kind == "dtype":
-                dtype = jnp.dtype(x["name"])
-                form = x["form"]
-                if form == "jax":
-                    scalar_type = getattr(jnp, dtype.name, None)
-                    if not isinstance(scalar_type, type(jnp.float32)):
-                        raise ValueError(f"no jax.numpy scalar type {dtype.name}")
-                    return scalar_type
-                return dtype if form == "numpy" else dtype.type
+                return _dtype(jnp.dtype(x["name"]), x["form"])
             if kind == "function":
-                return _resolve_function(str(x["name"]), trusted_modules(), fail)
+                return self._function(str(x["name"]))
             if kind == "serializable":
-                cls = resolve_class(str(x["class"]))
-                return RecordedCall(cls, *decode_call(x["args"], rec, fail))
+                cls = self._resolve_class(str(x["class"]))
+                return RecordedCall(cls, *self.call(x["args"]))
         except (KeyError, TypeError, ValueError) as e:
-            raise fail(f"malformed recorded value {x!r} ({e})") from None
+            raise self._fail(f"malformed recorded value {x!r} ({e})") from None
         if kind == "unrecordable":
-            raise fail(
+            raise self._fail(
                 f"the argument was {x.get('what')}, which cannot be recorded in a "
                 "file; pass the constructor arguments explicitly"
             )
-        raise fail(f"unknown recorded value type {kind!r}")
+        raise self._fail(f"unknown recorded value type {kind!r}")
 
-    return rec(encoded)
+    def _function(self, name: str) -> Any:
+        module, _, qualname = name.partition(":")
+        if (
+            module.split(".")[0] not in _TRUSTED_PACKAGES
+            and module not in self._trusted
+        ):
+            raise self._fail(
+                f"function {name} is not from a trusted package "
+                f"({', '.join(sorted(_TRUSTED_PACKAGES))}) nor from a module defining "
+                "a Serializable class; pass the constructor arguments explicitly"
+            )
+        fn = _lookup(module, qualname)
+        if fn is None:
+            raise self._fail(
+                f"function {name} is not available (its module is not imported); "
+                "import it first or pass the constructor arguments explicitly"
+            )
+        if not _is_function(fn):
+            raise self._fail(f"{name} is not a function")
+        return fn
 
 
-def decode_call(
-    encoded: Any, rec: Callable[[Any], Any], fail: Callable[[str], Exception]
-) -> tuple[list[Any], dict[str, Any]]:
-    """Decodes ``{"args": [...], "kwargs": {...}}`` as recorded by Serializable."""
-    if (why := is_recordable(encoded)) is not None or not isinstance(encoded, dict):
-        raise fail(
-            f"the constructor arguments were not recorded (one was {why}); "
-            "pass them explicitly"
-        )
-    args, kwargs = encoded.get("args"), encoded.get("kwargs")
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
-        raise fail(f"malformed recorded constructor arguments {encoded!r}")
-    return [rec(a) for a in args], {str(k): rec(v) for k, v in kwargs.items()}
+def _dtype(dtype: np.dtype, form: str) -> Any:
+    if form == "numpy":
+        return dtype
+    if form == "scalar_type":
+        return dtype.type
+    if form == "jax":
+        scalar_type = getattr(jnp, dtype.name, None)
+        if isinstance(scalar_type, type(jnp.float32)):
+            return scalar_type
+    raise ValueError(f"no {form} form of dtype {dtype.name}")
 
 
 @final
@@ -339,24 +368,3 @@ def build(decoded: Any) -> Any:
     if type(decoded) is dict:
         return {k: build(v) for k, v in decoded.items()}
     return decoded
-
-
-def _resolve_function(
-    name: str, trusted: set[str], fail: Callable[[str], SerializationError]
-) -> Any:
-    module, _, qualname = name.partition(":")
-    if module.split(".")[0] not in _TRUSTED_PACKAGES and module not in trusted:
-        raise fail(
-            f"function {name} is not from a trusted package "
-            f"({', '.join(sorted(_TRUSTED_PACKAGES))}) nor from a module defining a "
-            "Serializable class; pass the constructor arguments explicitly"
-        )
-    fn = _lookup(module, qualname)
-    if fn is None:
-        raise fail(
-            f"function {name} is not available (its module is not imported); "
-            "import it first or pass the constructor arguments explicitly"
-        )
-    if not _is_function(fn):
-        raise fail(f"{name} is not a function")
-    return fn

@@ -9,14 +9,7 @@ import jax
 import numpy as np
 
 from .. import __version__
-from ._encoding import (
-    build,
-    class_name,
-    decode_call,
-    decode_value,
-    encode_value,
-    lookup_class,
-)
+from ._encoding import Decoder, build, class_name, encode_value, lookup_class
 from ._errors import SerializationError
 from ._files import PathOrFile, opened_for_reading, opened_for_writing
 from ._format import read_leaves, read_manifest, write_tree
@@ -151,7 +144,7 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
                     raise SerializationError(
                         f"{where}: the file holds a {recorded}, not a {class_name(cls)}"
                     )
-                skeleton = _skeleton(cls, lambda: (list(args), kwargs), where)
+                skeleton = _skeleton(cls, list(args), kwargs)
             elif manifest is None:
                 raise SerializationError(
                     f"{where}: the file has no lerax metadata (written by plain "
@@ -171,9 +164,7 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
                     raise SerializationError(
                         f"{where}: the file holds a {recorded}, not a {class_name(cls)}"
                     )
-                skeleton = _skeleton(
-                    target, lambda: _decode_args(manifest.args, where), where
-                )
+                skeleton = _recorded_skeleton(target, manifest.args, where)
             return read_leaves(f, manifest, skeleton, where)
 
 
@@ -191,26 +182,8 @@ def _resolve_class(name: str, where: str) -> type["Serializable"]:
     return cls
 
 
-def _decode_args(encoded: Any, where: str) -> tuple[list[Any], dict[str, Any]]:
-    trusted = {cls.__module__ for cls in _REGISTRY.values()}
-
-    def rec(x: Any) -> Any:
-        return decode_value(
-            x,
-            resolve_class=lambda name: _resolve_class(name, where),
-            trusted_modules=lambda: trusted,
-            where=f"{where}: constructor arguments",
-        )
-
-    def fail(msg: str) -> SerializationError:
-        return SerializationError(f"{where}: {msg}")
-
-    return decode_call(encoded, rec, fail)
-
-
-def _skeleton(cls: type, get_args: Any, where: str) -> Any:
+def _skeleton(cls: type, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """Builds ``cls(*args, **kwargs)`` abstractly: shapes and dtypes only."""
-    args, kwargs = get_args()
 
     def construct() -> Any:
         module = cls(*build(args), **build(kwargs))
@@ -218,14 +191,26 @@ def _skeleton(cls: type, get_args: Any, where: str) -> Any:
         # hide them from eval_shape so that NumPy stays NumPy.
         return jax.tree.map(_hide_numpy, module)
 
+    return jax.tree.map(_unhide_numpy, eqx.filter_eval_shape(construct))
+
+
+def _recorded_skeleton(cls: type, encoded_args: Any, where: str) -> Any:
+    """Builds the skeleton from the constructor arguments recorded in a file."""
+    decoder = Decoder(
+        resolve_class=lambda name: _resolve_class(name, where),
+        trusted_modules={c.__module__ for c in _REGISTRY.values()},
+        where=f"{where}: constructor arguments",
+    )
+    args, kwargs = decoder.call(encoded_args)
     try:
-        return jax.tree.map(_unhide_numpy, eqx.filter_eval_shape(construct))
+        return _skeleton(cls, args, kwargs)
     except SerializationError:
         raise
-    except Exception as e:
+    except Exception as e:  # the class changed since the file was written?
         raise SerializationError(
             f"{where}: could not build a {cls.__name__} from the constructor "
-            f"arguments ({type(e).__name__}: {e})"
+            f"arguments recorded in the file ({type(e).__name__}: {e}); pass them "
+            "explicitly"
         ) from e
 
 
