@@ -12,6 +12,7 @@ import pytest
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from lerax.env import AbstractEnv, Box, CartPole, CartPoleState, Discrete
+from lerax.env._cartpole import _uniform4
 
 # Physical parameters differing from the defaults in every field.
 CUSTOM = {
@@ -297,6 +298,22 @@ def test_reset_distribution():
     np.testing.assert_allclose(obs.std(0), 0.1 / math.sqrt(12), rtol=0.02)
     # Distinct keys, distinct episodes.
     assert len(np.unique(obs[:, 0])) > 19_000
+
+
+def test_reset_uses_all_23_random_bits_of_each_value():
+    """Each reset variable is k / 2**23 scaled to [-0.05, 0.05), every bit of k fair."""
+    keys = jax.random.split(jax.random.key(1), 20_000)
+    unit = np.asarray(jax.vmap(_uniform4)(keys))
+    assert unit.dtype == np.float32 and unit.shape == (20_000, 4)
+    assert unit.min() >= 0.0 and unit.max() < 1.0
+    k = unit.astype(np.float64) * 2**23
+    np.testing.assert_array_equal(k, np.round(k))  # exactly on the 2**-23 grid
+    bits = (k.astype(np.int64)[..., None] >> np.arange(23)) & 1
+    # Every one of the 4 x 23 bits is set about half the time (sd ~0.0035).
+    np.testing.assert_allclose(bits.mean(axis=0), 0.5, atol=0.02)
+    # ... and the four values are uncorrelated.
+    corr = np.corrcoef(unit.T)
+    np.testing.assert_allclose(corr[~np.eye(4, dtype=bool)], 0.0, atol=0.03)
 
 
 def test_jit_vmap_scan_many_envs():
