@@ -72,10 +72,14 @@ def split_file(data: bytes) -> tuple[bytes, dict[str, Any]]:
     return data[:meta_start], json.loads(data[meta_start : -FOOTER.size])
 
 
-def join_file(payload: bytes, metadata: dict[str, Any]) -> bytes:
-    blob = json.dumps(metadata).encode()
+def seal(payload: bytes, blob: bytes) -> bytes:
+    """A lerax file of the given payload and metadata bytes, with a valid footer."""
     footer = FOOTER.pack(len(blob), xxhash.xxh3_64_intdigest(blob), 1, 0, b"LERAXEQX")
     return payload + blob + footer
+
+
+def join_file(payload: bytes, metadata: dict[str, Any]) -> bytes:
+    return seal(payload, json.dumps(metadata).encode())
 
 
 def rewrite_metadata(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:

@@ -1,6 +1,7 @@
 """Property tests over random module trees (hypothesis)."""
 
 import io
+import json
 from typing import Any
 
 import equinox as eqx
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from helpers import assert_trees_identical
+from helpers import assert_trees_identical, join_file, seal, split_file
 from lerax.utils import Serializable, SerializationError, load
 
 JAX_DTYPES = [
@@ -180,3 +181,69 @@ def test_any_truncation_is_detected(spec, seed, data):
     cut = data.draw(st.integers(1, len(raw) - stores_nothing))
     with pytest.raises(SerializationError):
         Tree.deserialize(io.BytesIO(raw[:-cut]), spec, seed)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _json_paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    paths = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            paths += _json_paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            paths += _json_paths(v, (*prefix, i))
+    return paths
+
+
+SMALL_SPEC = ["list", [["jax", "float32", [2]], ["python", "int"]]]
+
+
+@SETTINGS
+@given(data=st.data())
+def test_any_metadata_edit_gives_a_serialization_error_or_a_valid_load(data):
+    """Resealed (checksum-valid) metadata with any value replaced anywhere."""
+    module = Tree(SMALL_SPEC, 0)
+    buffer = io.BytesIO()
+    module.serialize(buffer)
+    payload, metadata = split_file(buffer.getvalue())
+    path = data.draw(st.sampled_from(_json_paths(metadata)[1:]))
+    parent = metadata
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = data.draw(json_values)
+    raw = join_file(payload, metadata)
+    for load_it in (
+        lambda: Tree.deserialize(io.BytesIO(raw)),
+        lambda: Tree.deserialize(io.BytesIO(raw), SMALL_SPEC, 0),
+        lambda: load(io.BytesIO(raw)),
+    ):
+        try:
+            loaded = load_it()
+        except SerializationError:
+            continue
+        assert_trees_identical(loaded, module)  # an edit that changed nothing real
+
+
+def test_deeply_nested_metadata_is_refused():
+    buffer = io.BytesIO()
+    Tree(["python", "int"], 0).serialize(buffer)
+    payload, metadata = split_file(buffer.getvalue())
+    blob = json.dumps({**metadata, "args": "DEEP"}).encode()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for nested in (deep, b'{"args": [' + deep + b'], "kwargs": {}}'):
+        raw = seal(payload, blob.replace(b'"DEEP"', nested))
+        with pytest.raises(SerializationError, match=r"nested|recursion"):
+            Tree.deserialize(io.BytesIO(raw))

@@ -304,7 +304,7 @@ class Decoder:
             if kind == "serializable":
                 cls = self._resolve_class(str(x["class"]))
                 return RecordedCall(cls, *self.call(x["args"]))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise self._fail(f"malformed recorded value {x!r} ({e})") from None
         if kind == "unrecordable":
             raise self._fail(

@@ -48,6 +48,9 @@ FORMAT_VERSION = 1
 _FOOTER = struct.Struct("<QQHH8s")
 _ARGS_FIELD = "_lerax_args"  # Serializable's bookkeeping field, never compared
 _MAX_NPY_HEADER = 65536  # refuse absurd .npy headers before parsing them
+# Real metadata nests a few levels per nested constructor argument; a limit keeps
+# the recursive decoding of a hostile file far from Python's recursion limit.
+_MAX_NESTING = 200
 _PYTHON_KINDS: dict[str, type] = {
     "bool": bool,
     "int": int,
@@ -283,8 +286,13 @@ def read_manifest(f: BinaryIO, where: str) -> Manifest | None:
         raise _fail(where, "metadata checksum mismatch: the file is corrupted")
     try:
         meta = json.loads(blob)
+    except (ValueError, RecursionError) as e:
+        raise _fail(where, f"malformed lerax metadata ({e})") from None
+    if _nesting(meta) > _MAX_NESTING:
+        raise _fail(where, f"lerax metadata nested deeper than {_MAX_NESTING} levels")
+    try:
         manifest = _parse_manifest(meta)
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, OverflowError) as e:
         raise _fail(where, f"malformed lerax metadata ({e})") from None
     payload_size = end - start - _FOOTER.size - meta_len
     if manifest.payload_size != payload_size:
@@ -303,6 +311,20 @@ def read_manifest(f: BinaryIO, where: str) -> Manifest | None:
     if offset != payload_size:
         raise _fail(where, "malformed lerax metadata: leaves do not cover the payload")
     return manifest
+
+
+def _nesting(value: Any) -> int:
+    """Depth of nested lists and dicts, computed without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend(
+                (child, depth + 1)
+                for child in (value.values() if isinstance(value, dict) else value)
+            )
+    return deepest
 
 
 def _parse_manifest(meta: Any) -> Manifest:
