@@ -53,7 +53,7 @@ def test_truncation_differs_from_termination_only_in_bootstrap():
     rewards = jnp.ones(3)
     values = jnp.array([1.0, 2.0, 3.0])
     next_values = jnp.array([2.0, 7.0, 4.0])
-    trunc, _ = generalized_advantage_estimation(
+    ended_by_termination, _ = generalized_advantage_estimation(
         rewards,
         values,
         next_values,
@@ -61,7 +61,7 @@ def test_truncation_differs_from_termination_only_in_bootstrap():
         jnp.array([False, False, False]),
         **kwargs,
     )
-    term, _ = generalized_advantage_estimation(
+    ended_by_truncation, _ = generalized_advantage_estimation(
         rewards,
         values,
         next_values,
@@ -69,11 +69,17 @@ def test_truncation_differs_from_termination_only_in_bootstrap():
         jnp.array([False, True, False]),
         **kwargs,
     )
-    # At the ended step the two differ by exactly the bootstrapped value.
-    np.testing.assert_allclose(term[1] - trunc[1], 0.9 * 7.0, rtol=1e-6)
+    # At the ended step a truncation adds exactly the bootstrapped value.
+    np.testing.assert_allclose(
+        ended_by_truncation[1] - ended_by_termination[1], 0.9 * 7.0, rtol=1e-6
+    )
     # After it, nothing changes; before it, the difference is discounted once more.
-    np.testing.assert_allclose(term[2], trunc[2])
-    np.testing.assert_allclose(term[0] - trunc[0], 0.9 * 0.95 * 0.9 * 7.0, rtol=1e-5)
+    np.testing.assert_allclose(ended_by_truncation[2], ended_by_termination[2])
+    np.testing.assert_allclose(
+        ended_by_truncation[0] - ended_by_termination[0],
+        0.9 * 0.95 * 0.9 * 7.0,
+        rtol=1e-5,
+    )
 
 
 def test_batched_matches_columns():
