@@ -7,6 +7,7 @@ shown; it updates whichever bar `progress_bar` has opened.
 
 import contextlib
 from collections.abc import Iterator
+from typing import final
 
 import jax
 import numpy as np
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 _bars: list["_Bar"] = []
 
 
+@final
 class _Bar:
     def __init__(self, bar: tqdm, steps_per_iteration: int):
         self.bar = bar

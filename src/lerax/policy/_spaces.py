@@ -39,10 +39,7 @@ def observation_size(space: AbstractSpace) -> int:
     """Length of the flat float vector `flatten_observation` produces for `space`."""
     if isinstance(space, Box | Discrete):
         return int(space.flat_size)
-    raise TypeError(
-        f"Unsupported observation space {type(space).__name__}; "
-        "expected Box or Discrete."
-    )
+    raise _unsupported_observation_space(space)
 
 
 def flatten_observation(space: AbstractSpace, observation: Array) -> Float[Array, " n"]:
@@ -55,7 +52,11 @@ def flatten_observation(space: AbstractSpace, observation: Array) -> Float[Array
         return jax.nn.one_hot(observation, space.n, dtype=jnp.float32)
     if isinstance(space, Box):
         return jnp.ravel(jnp.asarray(observation, dtype=jnp.float32))
-    raise TypeError(
+    raise _unsupported_observation_space(space)
+
+
+def _unsupported_observation_space(space: AbstractSpace) -> TypeError:
+    return TypeError(
         f"Unsupported observation space {type(space).__name__}; "
         "expected Box or Discrete."
     )
