@@ -88,3 +88,12 @@ def rewrite_metadata(path: Path, edit: Callable[[dict[str, Any]], None]) -> None
     payload, metadata = split_file(path.read_bytes())
     edit(metadata)
     path.write_bytes(join_file(payload, metadata))
+
+
+def tree_field(metadata: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The recorded structure node of a (nested) module field, e.g.
+    ``tree_field(meta, "mlp", "activation")``; edit it in place."""
+    node = metadata["tree"]
+    for name in names:
+        node = next(value for key, value in node["fields"] if key == name)
+    return node

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import Net, assert_trees_identical
-from lerax.utils import SerializationError, _format, save_tree
+from lerax.utils import SerializationError, _writer, save_tree
 
 TESTS = Path(__file__).parent
 
@@ -38,7 +38,7 @@ def test_exception_during_save_keeps_previous_file(tmp_path, monkeypatch, error)
     old.serialize(tmp_path / "n.eqx")
     before = (tmp_path / "n.eqx").read_bytes()
     calls = []
-    real_write_body = _format._write_body
+    real_write_body = _writer._write_body
 
     def failing_write_body(f, body):
         calls.append(1)
@@ -46,7 +46,7 @@ def test_exception_during_save_keeps_previous_file(tmp_path, monkeypatch, error)
             raise error
         real_write_body(f, body)
 
-    monkeypatch.setattr(_format, "_write_body", failing_write_body)
+    monkeypatch.setattr(_writer, "_write_body", failing_write_body)
     with pytest.raises(type(error)):
         Net(4, key=jax.random.key(1)).serialize(tmp_path / "n.eqx")
     assert (tmp_path / "n.eqx").read_bytes() == before
@@ -71,9 +71,9 @@ def test_crash_during_save_keeps_previous_file(tmp_path):
         sys.path.insert(0, {str(TESTS)!r})
         import jax
         from helpers import Net
-        from lerax.utils import _format
+        from lerax.utils import _writer
 
-        real = _format._write_body
+        real = _writer._write_body
         count = [0]
 
         def crash(f, body):
@@ -84,7 +84,7 @@ def test_crash_during_save_keeps_previous_file(tmp_path):
                 os._exit(17)  # like a kill -9: no finally blocks, no cleanup
             real(f, body)
 
-        _format._write_body = crash
+        _writer._write_body = crash
         Net(64, key=jax.random.key(1)).serialize({str(target)!r})
         """
     )

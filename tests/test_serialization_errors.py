@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xxhash
 
-from helpers import FOOTER, Net, rewrite_metadata, split_file
+from helpers import FOOTER, Net, rewrite_metadata, split_file, tree_field
 from lerax.utils import Serializable, SerializationError, load, load_tree, save_tree
 
 
@@ -227,29 +227,29 @@ def test_metadata_cannot_smuggle_object_arrays(tmp_path):
 
 def test_unimported_class_is_never_imported(tmp_path, net_file):
     rewrite_metadata(net_file, lambda m: m.update({"class": "antigravity_mod:Thing"}))
-    with pytest.raises(SerializationError, match="not imported"):
+    with pytest.raises(SerializationError, match="never imports a module"):
         load(net_file)
     assert "antigravity_mod" not in sys.modules
 
 
-def test_functions_from_untrusted_modules_are_refused(tmp_path, net_file):
+def test_functions_outside_the_allowlist_are_refused(net_file):
     def use_os_system(meta):
-        meta["args"]["args"][1] = {"type": "function", "name": "os:system"}
+        tree_field(meta, "mlp", "activation")["value"]["name"] = "os:system"
 
-    rewrite_metadata(net_file, lambda m: m["args"]["args"].append(None))
     rewrite_metadata(net_file, use_os_system)
     with pytest.raises(
-        SerializationError, match="os:system is not from a trusted package"
+        SerializationError,
+        match=r"\.mlp\.activation.*'os:system' is not allowlisted.*register_function",
     ):
         Net.deserialize(net_file)
 
 
-def test_only_functions_are_resolved(tmp_path, net_file):
+def test_only_allowlisted_functions_are_resolved(net_file):
     def use_class(meta):
-        meta["args"]["args"].append({"type": "function", "name": "jax.numpy:ndarray"})
+        tree_field(meta, "mlp", "activation")["value"]["name"] = "jax.numpy:ndarray"
 
     rewrite_metadata(net_file, use_class)
-    with pytest.raises(SerializationError, match="is not a function"):
+    with pytest.raises(SerializationError, match="is not allowlisted"):
         Net.deserialize(net_file)
 
 
@@ -260,7 +260,8 @@ def test_malformed_metadata(net_file):
         lambda m: m["leaves"][0].update(offset=3),
         lambda m: m["leaves"][0].update(kind="pickle"),
         lambda m: m.update(payload_size=1),
-        lambda m: m.update(args={"args": [{"type": "mystery"}], "kwargs": {}}),
+        lambda m: m.update(tree={"node": "mystery"}),
+        lambda m: tree_field(m, "mlp").update(fields="nope"),
     ):
         original = net_file.read_bytes()
         rewrite_metadata(net_file, edit)
@@ -287,12 +288,32 @@ def test_object_leaves_cannot_be_saved(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_recorded_arguments_that_no_longer_fit_the_class(net_file):
-    # As if the class lost a parameter since the file was written.
-    rewrite_metadata(net_file, lambda m: m["args"]["kwargs"].update(dropout=0.5))
+def test_a_field_the_class_no_longer_has(net_file):
+    # As if the class lost a field since the file was written.
+    rewrite_metadata(
+        net_file,
+        lambda m: m["tree"]["fields"].append(
+            ["dropout", {"node": "static", "value": 0.5}]
+        ),
+    )
     with pytest.raises(
         SerializationError,
-        match=r"could not build a Net from the constructor arguments recorded in the file \(TypeError",
+        match=r"cannot rebuild the object: \.dropout: the class helpers:Net has no field 'dropout' \(it changed since the file was written\)",
+    ):
+        Net.deserialize(net_file)
+
+
+def test_a_field_the_file_lacks(net_file):
+    # As if the class gained a field since the file was written.
+    rewrite_metadata(
+        net_file,
+        lambda m: m["tree"].update(
+            fields=[f for f in m["tree"]["fields"] if f[0] != "count"]
+        ),
+    )
+    with pytest.raises(
+        SerializationError,
+        match=r"the file has no value for the field\(s\) count of helpers:Net",
     ):
         Net.deserialize(net_file)
 

@@ -7,5 +7,14 @@ on this package, never the reverse.
 from ._errors import SerializationError
 from ._serializable import Serializable, load
 from ._tree import load_tree, save_tree
+from ._trust import register_class, register_function
 
-__all__ = ["Serializable", "SerializationError", "load", "load_tree", "save_tree"]
+__all__ = [
+    "Serializable",
+    "SerializationError",
+    "load",
+    "load_tree",
+    "register_class",
+    "register_function",
+    "save_tree",
+]

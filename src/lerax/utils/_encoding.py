@@ -1,41 +1,57 @@
-"""JSON encoding of constructor arguments and of non-array fields.
+"""JSON encoding of constructor arguments and of non-array values.
 
-The encoding is descriptive, never executable: arrays are stored as shape and dtype,
-functions by name, classes by name. Decoding resolves names only among modules that
-are already imported and classes that subclass ``Serializable``; nothing is imported
-and nothing named in a file is called, except the constructor of such a class.
+The encoding is descriptive, never executable: arrays are recorded by shape and
+dtype, functions and classes by name. Decoding (`decode_value`) rebuilds plain
+data, dtypes and allowlisted functions only; it never imports, never resolves a
+class and never calls anything a file names.
 """
 
 import math
-import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeGuard, final
+from typing import Any, TypeGuard, cast, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import SerializationError
+from ._dtypes import dtype_from_text, dtype_to_text, is_numeric
+from ._errors import cut, quote
+from ._trust import class_name, function_name, lookup_function
 
 __all__ = [
-    "Decoder",
-    "Placeholder",
-    "RecordedCall",
-    "build",
-    "class_name",
+    "RecordedArgs",
+    "decode_value",
     "describe",
     "encode_value",
     "is_recordable",
-    "lookup_class",
 ]
 
-# Public modules tried first so that files name functions by their public path
-# (``jax.nn:relu``) rather than by a private one that may move between releases.
-_PUBLIC_MODULES = ("jax.nn", "jax.numpy", "jax.lax", "jax.random", "numpy", "math")
-# Top-level packages whose functions a file may name. Functions from other modules
-# are resolved only when a Serializable subclass lives in the same module.
-_TRUSTED_PACKAGES = frozenset({"jax", "jaxlib", "equinox", "numpy", "optax", "lerax"})
 _PRIMITIVES = (type(None), bool, int, str)
+
+
+@final
+class RecordedArgs:
+    """Encoded constructor arguments, kept in a static field of a `Serializable`.
+
+    A static field survives ``jit``, ``tree_map`` and friends. It compares equal
+    to any other record so that it never makes two otherwise equal modules (or
+    their treedefs) differ: the arguments are a description for people and tools
+    (and the parts of a nested object's own record), never needed to load.
+    """
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, encoded: Any):
+        self.encoded = encoded
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RecordedArgs)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "<recorded constructor arguments>"
 
 
 def _array_description(x: Any) -> dict[str, Any]:
@@ -53,39 +69,8 @@ def _array_description(x: Any) -> dict[str, Any]:
         "type": "array",
         "kind": kind,
         "shape": list(x.shape),
-        "dtype": np.dtype(dtype).name,
+        "dtype": dtype_to_text(np.dtype(dtype)),
     }
-
-
-def _function_name(fn: Callable[..., Any]) -> tuple[str, str] | None:
-    """Returns ``(module, qualname)`` under which ``fn`` can be found again."""
-    name = getattr(fn, "__name__", None)
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", None)
-    if isinstance(name, str):
-        for public in _PUBLIC_MODULES:
-            mod = sys.modules.get(public)
-            if mod is not None and getattr(mod, name, None) is fn:
-                return public, name
-    if (
-        isinstance(module, str)
-        and isinstance(qualname, str)
-        and _lookup(module, qualname) is fn
-    ):
-        return module, qualname
-    return None
-
-
-def _lookup(module: str, qualname: str) -> Any:
-    """Finds ``module:qualname`` among imported modules, or returns None."""
-    if "<" in qualname:  # <locals>, <lambda>: not reachable by name
-        return None
-    obj: Any = sys.modules.get(module)
-    for part in qualname.split("."):
-        if obj is None:
-            return None
-        obj = getattr(obj, part, None)
-    return obj
 
 
 def _is_function(x: Any) -> TypeGuard[Callable[..., Any]]:
@@ -93,60 +78,65 @@ def _is_function(x: Any) -> TypeGuard[Callable[..., Any]]:
 
 
 def encode_value(x: Any) -> Any:
-    """Encodes ``x`` as JSON-able data; never raises.
+    """Encodes `x` as JSON-able data; never raises.
 
     Values that cannot be recorded become ``{"type": "unrecordable", ...}``.
     """
-    from ._serializable import Serializable  # circular: Serializable uses this
-
     if isinstance(x, _PRIMITIVES):
         return x
     if isinstance(x, float):
         return x if math.isfinite(x) else {"type": "float", "value": repr(x)}
     if isinstance(x, complex):
-        return {"type": "complex", "value": [x.real, x.imag]}
-    if isinstance(x, Serializable):
+        return {
+            "type": "complex",
+            "value": [encode_value(x.real), encode_value(x.imag)],
+        }
+    recorded = getattr(x, "_lerax_args", None)
+    if isinstance(recorded, RecordedArgs) or (
+        recorded is None and hasattr(type(x), "_lerax_args")
+    ):  # a Serializable, named rather than imported here to keep layers apart
         return {
             "type": "serializable",
             "class": class_name(type(x)),
-            "args": x._lerax_args.encoded
-            if x._lerax_args is not None
+            "args": recorded.encoded
+            if recorded is not None
             else {"type": "unrecordable", "what": "an object built without arguments"},
         }
     if isinstance(x, jax.Array | np.ndarray | jax.ShapeDtypeStruct):
         return _array_description(x)
-    if isinstance(x, np.generic):
+    if isinstance(x, np.generic) and is_numeric(x.dtype):
         return {
             "type": "scalar",
             "dtype": x.dtype.name,
             "value": encode_value(x.item()),
         }
-    if isinstance(x, np.dtype):
+    if isinstance(x, np.dtype) and is_numeric(x):
         return {"type": "dtype", "name": x.name, "form": "numpy"}
-    if isinstance(x, type) and issubclass(x, np.generic):
+    if isinstance(x, type) and issubclass(x, np.generic) and is_numeric(np.dtype(x)):
         return {"type": "dtype", "name": np.dtype(x).name, "form": "scalar_type"}
     if isinstance(x, type(jnp.float32)):  # jnp.float32 and friends
-        return {"type": "dtype", "name": np.dtype(x.dtype).name, "form": "jax"}
+        jax_dtype = np.dtype(cast(Any, x).dtype)
+        if is_numeric(jax_dtype):
+            return {"type": "dtype", "name": jax_dtype.name, "form": "jax"}
     if isinstance(x, list | tuple) and type(x) in (list, tuple):  # no namedtuples
         return {"type": type(x).__name__, "items": [encode_value(i) for i in x]}
     if type(x) is dict:
         return {
             "type": "dict",
-            "items": [[encode_value(k), encode_value(v)] for k, v in x.items()],
+            "items": [
+                [encode_value(k), encode_value(v)] for k, v in cast(dict, x).items()
+            ],
         }
     if _is_function(x):
-        found = _function_name(x)
-        if found is None:
+        name = function_name(x)
+        if name is None:
             return {
                 "type": "unrecordable",
                 "what": f"function {getattr(x, '__module__', '?')}."
-                f"{getattr(x, '__qualname__', '?')}",
+                f"{getattr(x, '__qualname__', '?')} (not registered with "
+                "lerax.utils.register_function)",
             }
-        return {"type": "function", "name": f"{found[0]}:{found[1]}"}
-    return _unrecordable(x)
-
-
-def _unrecordable(x: Any) -> dict[str, Any]:
+        return {"type": "function", "name": name}
     return {
         "type": "unrecordable",
         "what": f"{type(x).__module__}.{type(x).__qualname__}",
@@ -154,188 +144,134 @@ def _unrecordable(x: Any) -> dict[str, Any]:
 
 
 def is_recordable(encoded: Any) -> str | None:
-    """Returns None if ``encoded`` can be decoded, else what cannot be."""
-    if isinstance(encoded, list):
-        for item in encoded:
-            if (why := is_recordable(item)) is not None:
-                return why
-        return None
-    if not isinstance(encoded, dict):
-        return None
-    if encoded.get("type") == "unrecordable":
-        return str(encoded.get("what"))
-    for key in ("items", "args", "value"):
-        if key in encoded and (why := is_recordable(encoded[key])) is not None:
-            return why
+    """Returns None if `encoded` holds no unrecordable value, else what one was."""
+    stack = [encoded]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if item.get("type") == "unrecordable":
+                return quote(item.get("what"))
+            stack.extend(item[k] for k in ("items", "args", "value") if k in item)
     return None
 
 
 def describe(encoded: Any) -> str:
     """A short human-readable rendering of an encoded value, for error messages."""
     if not isinstance(encoded, dict):
-        return repr(encoded)
+        return quote(encoded)
     kind = encoded.get("type")
     if kind == "function":
-        return f"function {encoded.get('name')}"
+        return f"function {cut(encoded.get('name'))}"
     if kind == "array":
-        return f"{encoded.get('dtype')}{encoded.get('shape')} array"
+        return f"{quote(encoded.get('dtype'))}{quote(encoded.get('shape'))} array"
     if kind == "unrecordable":
-        return f"a {encoded.get('what')}"
+        return f"a {cut(encoded.get('what'))}"
     if kind == "serializable":
-        return f"a {encoded.get('class')}"
+        return f"a {cut(encoded.get('class'))}"
     if kind in ("list", "tuple"):
         items = encoded.get("items")
         inner = (
-            ", ".join(describe(i) for i in items) if isinstance(items, list) else "?"
+            ", ".join(describe(i) for i in items[:10])
+            + (", ..." if len(items) > 10 else "")
+            if isinstance(items, list)
+            else "?"
         )
         return f"[{inner}]" if kind == "list" else f"({inner})"
     if kind in ("dtype", "float", "complex", "scalar"):
-        return str(encoded.get("name", encoded.get("value")))
-    return repr(encoded)
+        return quote(encoded.get("name", encoded.get("value")))
+    return quote(encoded)
 
 
-def class_name(cls: type) -> str:
-    """``module:qualname`` under the shortest module path that exports ``cls``.
+def decode_value(x: Any) -> Any:
+    """Inverse of `encode_value` for plain data, dtypes and allowlisted functions.
 
-    Files then name ``lerax.policy:MLPActorCriticPolicy``, not the private module it
-    is defined in, so that moving code between private modules breaks no file.
+    Raises:
+        ValueError: for a malformed value, a function that is not allowlisted, or
+            a value that only describes an object (an array, a Serializable, an
+            unrecordable value); the message says which.
     """
-    parts = cls.__module__.split(".")
-    for i in range(1, len(parts)):
-        module = ".".join(parts[:i])
-        if _lookup(module, cls.__qualname__) is cls:
-            return f"{module}:{cls.__qualname__}"
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def lookup_class(name: str) -> Any:
-    """Finds ``module:qualname`` among imported modules (never imports)."""
-    module, _, qualname = name.partition(":")
-    return _lookup(module, qualname)
-
-
-@final
-class Placeholder:
-    """Stands for a recorded array argument until it is materialised abstractly."""
-
-    def __init__(self, kind: str, shape: tuple[int, ...], dtype: str, impl: str | None):
-        self.kind = kind
-        self.shape = shape
-        self.dtype = dtype
-        self.impl = impl
-
-    def materialise(self) -> Any:
-        """Call inside ``eqx.filter_eval_shape``: allocates nothing there."""
-        if self.kind == "key":
-            key = jax.random.key(0, impl=self.impl)
-            return key if self.shape == () else jax.random.split(key, self.shape)
-        if self.kind == "numpy":  # stays NumPy; zero strides allocate one element
-            return np.broadcast_to(np.zeros((), jnp.dtype(self.dtype)), self.shape)
-        return jnp.zeros(self.shape, self.dtype)
-
-
-@final
-class Decoder:
-    """Inverse of :func:`encode_value`; arrays become :class:`Placeholder` objects.
-
-    Args:
-        resolve_class: maps a recorded class name to an imported Serializable class.
-        trusted_modules: module names whose functions may be named, in addition to
-            the trusted packages.
-        where: the location, for error messages.
-    """
-
-    def __init__(
-        self,
-        *,
-        resolve_class: Callable[[str], type],
-        trusted_modules: set[str],
-        where: str,
-    ):
-        self._resolve_class = resolve_class
-        self._trusted = trusted_modules
-        self._where = where
-
-    def _fail(self, msg: str) -> SerializationError:
-        return SerializationError(f"{self._where}: {msg}")
-
-    def call(self, encoded: Any) -> tuple[list[Any], dict[str, Any]]:
-        """Decodes ``{"args": [...], "kwargs": {...}}`` as recorded by Serializable."""
-        if (why := is_recordable(encoded)) is not None:
-            raise self._fail(
-                f"the constructor arguments were not recorded (one was {why}); "
-                "pass them explicitly"
-            )
-        args = encoded.get("args") if isinstance(encoded, dict) else None
-        kwargs = encoded.get("kwargs") if isinstance(encoded, dict) else None
-        if not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise self._fail(f"malformed recorded constructor arguments {encoded!r}")
-        return [self.value(a) for a in args], {
-            str(k): self.value(v) for k, v in kwargs.items()
-        }
-
-    def value(self, x: Any) -> Any:
-        """Decodes one recorded value."""
-        if isinstance(x, (*_PRIMITIVES, float)):
-            return x
-        if not isinstance(x, Mapping):
-            raise self._fail(f"malformed recorded value {x!r}")
-        kind = x.get("type")
+    if isinstance(x, (*_PRIMITIVES, float)):
+        return x
+    if not isinstance(x, Mapping):
+        raise ValueError(f"malformed recorded value {quote(x)}")
+    kind = x.get("type")
+    if kind == "float":
+        text = x.get("value")
+        if text not in ("nan", "inf", "-inf"):
+            raise ValueError(f"malformed float {quote(text)}")
+        return float(text)
+    if kind == "complex":
+        parts = x.get("value")
+        if not (isinstance(parts, list) and len(parts) == 2):
+            raise ValueError("malformed complex value")
+        real, imag = (decode_value(p) for p in parts)
+        if not all(type(p) in (int, float) for p in (real, imag)):
+            raise ValueError("malformed complex value")
+        return complex(real, imag)
+    if kind in ("list", "tuple"):
+        items = x.get("items")
+        if not isinstance(items, list):
+            raise ValueError(f"malformed {kind}")
+        decoded = [decode_value(item) for item in items]
+        return decoded if kind == "list" else tuple(decoded)
+    if kind == "dict":
+        items = x.get("items")
+        if not (isinstance(items, list) and all(_is_pair(i) for i in items)):
+            raise ValueError("malformed dict")
+        out = {}
+        for k, v in items:
+            key = decode_value(k)
+            try:
+                out[key] = decode_value(v)
+            except TypeError:
+                raise ValueError("unhashable dict key") from None
+        return out
+    if kind == "scalar":
+        dtype = dtype_from_text(x.get("dtype"))
+        value = decode_value(x.get("value"))
+        if not is_numeric(dtype) or type(value) not in (bool, int, float, complex):
+            raise ValueError("malformed NumPy scalar")
         try:
-            if kind == "float":
-                return float(x["value"])
-            if kind == "complex":
-                real, imag = x["value"]
-                return complex(real, imag)
-            if kind in ("list", "tuple"):
-                items = [self.value(item) for item in x["items"]]
-                return items if kind == "list" else tuple(items)
-            if kind == "dict":
-                return {self.value(k): self.value(v) for k, v in x["items"]}
-            if kind == "array":
-                shape = tuple(int(d) for d in x["shape"])
-                return Placeholder(x["kind"], shape, str(x["dtype"]), x.get("impl"))
-            if kind == "scalar":
-                return np.dtype(x["dtype"]).type(self.value(x["value"]))
-            if kind == "dtype":
-                return _dtype(jnp.dtype(x["name"]), x["form"])
-            if kind == "function":
-                return self._function(str(x["name"]))
-            if kind == "serializable":
-                cls = self._resolve_class(str(x["class"]))
-                return RecordedCall(cls, *self.call(x["args"]))
-        except (KeyError, TypeError, ValueError, OverflowError) as e:
-            raise self._fail(f"malformed recorded value {x!r} ({e})") from None
-        if kind == "unrecordable":
-            raise self._fail(
-                f"the argument was {x.get('what')}, which cannot be recorded in a "
-                "file; pass the constructor arguments explicitly"
-            )
-        raise self._fail(f"unknown recorded value type {kind!r}")
-
-    def _function(self, name: str) -> Any:
-        module, _, qualname = name.partition(":")
-        if (
-            module.split(".")[0] not in _TRUSTED_PACKAGES
-            and module not in self._trusted
-        ):
-            raise self._fail(
-                f"function {name} is not from a trusted package "
-                f"({', '.join(sorted(_TRUSTED_PACKAGES))}) nor from a module defining "
-                "a Serializable class; pass the constructor arguments explicitly"
-            )
-        fn = _lookup(module, qualname)
+            return dtype.type(value)
+        except (OverflowError, TypeError, ValueError):
+            raise ValueError(
+                f"the value does not fit a NumPy {dtype.name} scalar"
+            ) from None
+    if kind == "dtype":
+        dtype = dtype_from_text(x.get("name"))
+        if not is_numeric(dtype):
+            raise ValueError(f"not a numeric dtype: {dtype}")
+        return _dtype_form(dtype, x.get("form"))
+    if kind == "function":
+        name = x.get("name")
+        fn = lookup_function(name) if isinstance(name, str) else None
         if fn is None:
-            raise self._fail(
-                f"function {name} is not available (its module is not imported); "
-                "import it first or pass the constructor arguments explicitly"
+            raise ValueError(
+                f"the function {quote(name)} is not allowlisted; if you trust it, "
+                "register it with lerax.utils.register_function (or pass the "
+                "constructor arguments explicitly)"
             )
-        if not _is_function(fn):
-            raise self._fail(f"{name} is not a function")
         return fn
+    if kind == "unrecordable":
+        raise ValueError(
+            f"the value was {cut(x.get('what'))}, which a file cannot hold; pass "
+            "the constructor arguments explicitly"
+        )
+    if kind in ("array", "serializable"):
+        raise ValueError(
+            f"a static field holding {describe(x)} cannot be rebuilt from a file; "
+            "pass the constructor arguments explicitly"
+        )
+    raise ValueError(f"unknown recorded value type {quote(kind)}")
 
 
-def _dtype(dtype: np.dtype, form: str) -> Any:
+def _is_pair(item: Any) -> bool:
+    return isinstance(item, list) and len(item) == 2
+
+
+def _dtype_form(dtype: np.dtype, form: Any) -> Any:
     if form == "numpy":
         return dtype
     if form == "scalar_type":
@@ -344,27 +280,4 @@ def _dtype(dtype: np.dtype, form: str) -> Any:
         scalar_type = getattr(jnp, dtype.name, None)
         if isinstance(scalar_type, type(jnp.float32)):
             return scalar_type
-    raise ValueError(f"no {form} form of dtype {dtype.name}")
-
-
-@final
-class RecordedCall:
-    """A recorded ``cls(*args, **kwargs)`` call, rebuilt by :func:`build`."""
-
-    def __init__(self, cls: type, args: list[Any], kwargs: dict[str, Any]):
-        self.cls = cls
-        self.args = args
-        self.kwargs = kwargs
-
-
-def build(decoded: Any) -> Any:
-    """Materialises placeholders and recorded calls (inside ``filter_eval_shape``)."""
-    if isinstance(decoded, Placeholder):
-        return decoded.materialise()
-    if isinstance(decoded, RecordedCall):
-        return decoded.cls(*build(decoded.args), **build(decoded.kwargs))
-    if type(decoded) in (list, tuple):
-        return type(decoded)(build(item) for item in decoded)
-    if type(decoded) is dict:
-        return {k: build(v) for k, v in decoded.items()}
-    return decoded
+    raise ValueError(f"no {quote(form)} form of dtype {dtype.name}")

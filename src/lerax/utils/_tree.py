@@ -5,7 +5,9 @@ from typing import Any, TypeVar
 
 from .. import __version__
 from ._files import PathOrFile, opened_for_reading, opened_for_writing
-from ._format import read_leaves, read_manifest, write_tree
+from ._manifest import read_manifest
+from ._reader import read_leaves
+from ._writer import write_tree
 
 __all__ = ["load_tree", "save_tree"]
 

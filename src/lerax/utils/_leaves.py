@@ -1,0 +1,177 @@
+"""Stored leaves: which leaves become .npy records, and what a skeleton expects.
+
+Equinox stores JAX and NumPy arrays, NumPy scalars and Python bool/int/float/
+complex, each as one .npy record; a typed PRNG key is stored as its key data.
+"""
+
+import dataclasses
+import io
+from typing import Any, final
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._dtypes import dtype_to_text
+from ._manifest import MAX_NPY_HEADER, PYTHON_KINDS, LeafRecord
+
+__all__ = [
+    "Expected",
+    "NumpySpec",
+    "describe_record",
+    "expected",
+    "leaf_kind",
+    "npy_record",
+    "parse_npy_header",
+    "to_leaf",
+]
+
+
+@final
+class NumpySpec:
+    """Stands for a NumPy array leaf of a skeleton: shape and dtype, no data.
+
+    The NumPy counterpart of `jax.ShapeDtypeStruct`, so that a skeleton allocates
+    nothing whatever the shape and dtype it describes.
+    """
+
+    __slots__ = ("dtype", "shape")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype):
+        self.shape = shape
+        self.dtype = dtype
+
+
+def leaf_kind(x: Any) -> str | None:
+    """How a leaf is stored; None for leaves equinox does not store."""
+    if isinstance(x, jax.Array):
+        return "key" if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else "jax"
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    if isinstance(x, np.generic):
+        return "generic"
+    for name, (cls, _) in PYTHON_KINDS.items():  # bool before int: a bool is an int
+        if isinstance(x, cls):
+            return name
+    return None
+
+
+def npy_record(data: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """The .npy header and body ``np.save(f, data)`` writes, without copying data.
+
+    Raises:
+        ValueError: for object arrays (they would need pickle) and dtypes a file
+            cannot describe exactly.
+    """
+    if data.dtype.hasobject:
+        raise ValueError("object arrays would need pickle, which lerax never uses")
+    dtype_to_text(data.dtype)  # raises for a dtype that cannot be recorded
+    header_data = np.lib.format.header_data_from_array_1_0(data)
+    header = io.BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(header, header_data)
+    except ValueError:  # header too long for version 1.0: NumPy moves to 2.0 too
+        header = io.BytesIO()
+        np.lib.format.write_array_header_2_0(header, header_data)
+    if header.tell() > MAX_NPY_HEADER:
+        raise ValueError(f"its .npy header exceeds {MAX_NPY_HEADER} bytes")
+    # NumPy stores arrays that are only Fortran-contiguous in Fortran order.
+    fortran = data.flags.f_contiguous and not data.flags.c_contiguous
+    body = np.ascontiguousarray(data.T if fortran else data)
+    return header.getvalue(), body.reshape(-1).view(np.uint8)
+
+
+def parse_npy_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` of a .npy record's header.
+
+    Raises:
+        ValueError: for anything that is not a valid version 1.0/2.0 header.
+    """
+    fh = io.BytesIO(header)
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            read = np.lib.format.read_array_header_1_0
+        elif version == (2, 0):
+            read = np.lib.format.read_array_header_2_0
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        shape, fortran, dtype = read(fh, max_header_size=MAX_NPY_HEADER)
+    # NumPy parses the header's Python literal: a hostile one raises whatever the
+    # tokenizer, parser or dtype constructor raise (TokenError, TypeError, ...).
+    except Exception as e:
+        raise ValueError(f"bad .npy header ({type(e).__name__})") from None
+    if fh.tell() != len(header):
+        raise ValueError("bad .npy header (unexpected length)")
+    return tuple(shape), bool(fortran), np.dtype(dtype)
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """What a skeleton wants at one stored leaf."""
+
+    kind: str  # "array" (jax, numpy or abstract), "key", "generic", Python kind
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    leaf: Any
+
+    @property
+    def is_numpy(self) -> bool:
+        return isinstance(self.leaf, np.ndarray | NumpySpec | np.generic)
+
+    def __str__(self) -> str:
+        shape = list(self.shape)
+        if self.kind == "key":
+            return f"{self.leaf.dtype}{list(self.leaf.shape)} key (data uint32{shape})"
+        if self.kind in PYTHON_KINDS:
+            return f"a Python {self.kind}"
+        return f"{self.dtype.name}{shape}"
+
+
+def expected(leaf: Any) -> Expected | None:
+    """What `leaf` of a skeleton expects from a file; None if it is not stored."""
+    if isinstance(leaf, jax.Array | jax.ShapeDtypeStruct):
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            data = jax.eval_shape(jax.random.key_data, leaf)
+            return Expected("key", np.dtype(data.dtype), tuple(data.shape), leaf)
+        return Expected("array", np.dtype(leaf.dtype), tuple(leaf.shape), leaf)
+    if isinstance(leaf, NumpySpec):
+        return Expected("array", leaf.dtype, leaf.shape, leaf)
+    kind = leaf_kind(leaf)
+    if kind is None:
+        return None
+    if kind in PYTHON_KINDS:
+        return Expected(kind, PYTHON_KINDS[kind][1], (), leaf)
+    return Expected(
+        "array" if kind == "numpy" else kind, leaf.dtype, tuple(leaf.shape), leaf
+    )
+
+
+def describe_record(rec: LeafRecord) -> str:
+    if rec.kind == "key":
+        return f"a {rec.key_dtype} key (data {rec.dtype}{list(rec.shape)})"
+    if rec.kind in PYTHON_KINDS:
+        return f"a Python {rec.kind}"
+    return f"{rec.dtype.name}{list(rec.shape)}"
+
+
+def to_leaf(data: np.ndarray, kind: str, exp: Expected, impl: str | None) -> Any:
+    """Turns raw stored data into a leaf of the given kind, placed like `exp`."""
+    like = exp.leaf
+    if exp.kind == "key":
+        impl = impl if impl is not None else str(like.dtype._impl.name)
+        return jax.random.wrap_key_data(_to_device(data, like), impl=impl)
+    if kind in PYTHON_KINDS:
+        return PYTHON_KINDS[kind][0](data.item())
+    if kind == "generic":
+        return np.array(data)[()]  # a NumPy scalar of the stored type
+    if kind == "numpy":
+        return np.array(data)  # an independent, writable copy
+    return _to_device(data, like)
+
+
+def _to_device(data: np.ndarray, like: Any) -> jax.Array:
+    # device_put (unlike jnp.asarray) may use the freshly read, 64-byte aligned
+    # buffer in place on CPU instead of copying it; nothing else refers to it.
+    return jax.device_put(data, getattr(like, "sharding", None))
