@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import Net, assert_trees_identical
-from lerax.utils import SerializationError, _writer, save_tree
+from lerax.utils import SerializationError, _atomic, _writer, save_tree
 
 TESTS = Path(__file__).parent
 
@@ -92,8 +92,81 @@ def test_crash_during_save_keeps_previous_file(tmp_path):
     assert result.returncode == 17, result.stderr.decode()
     assert target.read_bytes() == before
     assert_trees_identical(Net.deserialize(target), Net(4, key=jax.random.key(0)))
-    # The interrupted temporary file is a hidden sibling, never the target.
-    assert all(p.name.startswith(".n.eqx.") for p in tmp_path.iterdir() if p != target)
+    # The interrupted temporary file is a hidden sibling, never the target...
+    leftovers = [p for p in tmp_path.iterdir() if p != target]
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".n.eqx.lerax-")
+    # ... and the next save to the same path removes it.
+    Net(4, key=jax.random.key(2)).serialize(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.eqx"]
+
+
+def _leftover(folder: Path, name: str, pid: int, host: str | None = None) -> Path:
+    """A temporary file as a save by process `pid` on this host would leave it."""
+    host = host if host is not None else _atomic._HOST
+    path = folder / f"{_atomic._temp_prefix(name)}lerax-{host}-{pid}-abcd_123.tmp"
+    path.write_bytes(b"partial")
+    return path
+
+
+def _dead_pid() -> int:
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        check=True,
+    )
+    return int(child.stdout)
+
+
+def test_only_stale_leftovers_of_the_same_path_are_removed(tmp_path):
+    dead = _dead_pid()
+    stale = _leftover(tmp_path, "n.eqx", dead)
+    kept = [
+        _leftover(tmp_path, "n.eqx", os.getpid()),  # a save in progress here
+        _leftover(tmp_path, "n.eqx", 1),  # a live process
+        _leftover(tmp_path, "n.eqx", dead, host="000000"),  # another host's
+        _leftover(tmp_path, "other.eqx", dead),  # another target's
+    ]
+    lookalike = tmp_path / ".n.eqx.lerax-not-ours.tmp"
+    lookalike.write_bytes(b"user data")
+    link = tmp_path / f".n.eqx.lerax-{_atomic._HOST}-{dead}-linkxxxx.tmp"
+    link.symlink_to(lookalike)
+    Net(4, key=jax.random.key(0)).serialize(tmp_path / "n.eqx")
+    assert not stale.exists()
+    assert all(p.exists() for p in [*kept, lookalike, link])
+
+
+def test_saving_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
+    target = tmp_path / "private.eqx"
+    Net(4, key=jax.random.key(0)).serialize(target)
+    target.chmod(0o600)
+    Net(4, key=jax.random.key(1)).serialize(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    target.chmod(0o640)
+    save_tree(target, {"a": np.ones(2)})
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_saving_writes_through_a_symlink(tmp_path):
+    real = tmp_path / "store" / "real.eqx"
+    Net(4, key=jax.random.key(0)).serialize(real)
+    link = tmp_path / "latest.eqx"
+    link.symlink_to(real)
+    new = Net(4, key=jax.random.key(1))
+    new.serialize(link)
+    assert link.is_symlink() and link.resolve() == real
+    assert_trees_identical(Net.deserialize(real), new)
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.eqx"]
+
+
+def test_longest_legal_file_name(tmp_path):
+    name = "n" * 251 + ".eqx"  # 255 bytes, the limit of one name
+    net = Net(4, key=jax.random.key(0))
+    net.serialize(tmp_path / name)
+    stale = _leftover(tmp_path, name, _dead_pid())
+    assert len(stale.name) <= 255
+    net.serialize(tmp_path / name)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert_trees_identical(Net.deserialize(tmp_path / name), net)
 
 
 def test_sharding_of_skeleton_is_used(tmp_path):

@@ -6,6 +6,7 @@ complex, each as one .npy record; a typed PRNG key is stored as its key data.
 
 import dataclasses
 import io
+import warnings
 from typing import Any, final
 
 import jax
@@ -89,21 +90,28 @@ def parse_npy_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype]:
     """
     fh = io.BytesIO(header)
     try:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            read = np.lib.format.read_array_header_1_0
-        elif version == (2, 0):
-            read = np.lib.format.read_array_header_2_0
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
-        shape, fortran, dtype = read(fh, max_header_size=MAX_NPY_HEADER)
-    # NumPy parses the header's Python literal: a hostile one raises whatever the
-    # tokenizer, parser or dtype constructor raise (TokenError, TypeError, ...).
+        # NumPy parses the header's Python literal: a hostile one raises whatever
+        # the tokenizer, parser or dtype constructor raise (TokenError, TypeError,
+        # ...) and may warn (bad escapes); neither reaches the caller.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            shape, fortran, dtype = _read_npy_header(fh)
     except Exception as e:
         raise ValueError(f"bad .npy header ({type(e).__name__})") from None
     if fh.tell() != len(header):
         raise ValueError("bad .npy header (unexpected length)")
     return tuple(shape), bool(fortran), np.dtype(dtype)
+
+
+def _read_npy_header(fh: io.BytesIO) -> tuple[Any, Any, Any]:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        read = np.lib.format.read_array_header_1_0
+    elif version == (2, 0):
+        read = np.lib.format.read_array_header_2_0
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    return read(fh, max_header_size=MAX_NPY_HEADER)
 
 
 @final
