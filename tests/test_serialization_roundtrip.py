@@ -278,3 +278,43 @@ def test_save_tree_load_tree_round_trip(tmp_path):
         "c": jax.eval_shape(lambda: jax.random.key(0)),
     }
     assert_trees_identical(load_tree(tmp_path / "t.eqx", abstract), tree)
+
+
+def scaled_tanh(x):
+    return 2 * jnp.tanh(x)
+
+
+def test_custom_activation_loads_once_registered(tmp_path, monkeypatch):
+    from lerax.env import CartPole
+    from lerax.policy import MLPActorCriticPolicy
+    from lerax.utils import _trust, register_function
+
+    monkeypatch.setattr(_trust, "_FUNCTIONS", dict(_trust._FUNCTIONS))
+    monkeypatch.setattr(_trust, "_FUNCTION_NAMES", dict(_trust._FUNCTION_NAMES))
+    policy = MLPActorCriticPolicy(
+        CartPole(), activation=scaled_tanh, key=jax.random.key(0)
+    )
+    policy.serialize(tmp_path / "p.eqx")
+    with pytest.raises(
+        SerializationError,
+        match=r"\.actor\.activation: the value was function test_serialization_roundtrip\.scaled_tanh \(not registered with lerax\.utils\.register_function\)",
+    ):
+        MLPActorCriticPolicy.deserialize(tmp_path / "p.eqx")
+    assert register_function(scaled_tanh) is scaled_tanh
+    policy.serialize(tmp_path / "p.eqx")
+    loaded = MLPActorCriticPolicy.deserialize(tmp_path / "p.eqx")
+    assert loaded.actor.activation is scaled_tanh
+    assert_trees_identical(loaded, policy)
+
+
+def test_register_function_needs_a_reachable_name():
+    from lerax.utils import register_function
+
+    with pytest.raises(ValueError, match="pass name='module:qualname'"):
+        register_function(lambda x: x)
+    with pytest.raises(ValueError, match="registered for another function"):
+        register_function(lambda x: x, name="jax.nn:relu")
+    with pytest.raises(TypeError, match=r"needs an equinox\.Module subclass"):
+        from lerax.utils import register_class
+
+        register_class(int)

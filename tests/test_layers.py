@@ -1,0 +1,22 @@
+"""Layers point one way: utils <- env <- policy <- algorithm."""
+
+import subprocess
+import sys
+
+import pytest
+
+LAYERS = ["lerax.utils", "lerax.env", "lerax.policy", "lerax.algorithm"]
+
+
+@pytest.mark.parametrize("index", range(len(LAYERS) - 1))
+def test_a_layer_imports_no_layer_above_it(index):
+    layer, above = LAYERS[index], LAYERS[index + 1 :]
+    script = (
+        f"import sys, {layer}\n"
+        f"print([m for m in sys.modules if m.split('.')[:2] in {[a.split('.') for a in above]!r}])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
