@@ -605,6 +605,7 @@ def test_hostile_strings_are_cut_in_messages(net_file):
         lambda m: tree_field(m, "mlp").update({"class": huge}),
         lambda m: tree_field(m, "mlp", "activation")["value"].update(name=huge),
         lambda m: m["fields"].update({huge: 1}),
+        lambda m: m["fields"].update({".mlp.width_size": _bushy(5)}),
     ):
         original = net_file.read_bytes()
         _edit(net_file, edit)
@@ -614,6 +615,13 @@ def test_hostile_strings_are_cut_in_messages(net_file):
             except SerializationError as e:
                 assert len(str(e)) < 4000
         net_file.write_bytes(original)
+
+
+def _bushy(depth: int) -> Any:
+    """An encoded list of ten lists of ten lists ..., 10**depth leaves in all."""
+    if depth == 0:
+        return "x" * 100
+    return {"type": "list", "items": [_bushy(depth - 1) for _ in range(10)]}
 
 
 # ---------------------------------------------------------- the invariant

@@ -159,6 +159,14 @@ def is_recordable(encoded: Any) -> str | None:
 
 def describe(encoded: Any) -> str:
     """A short human-readable rendering of an encoded value, for error messages."""
+    text = _describe(encoded)
+    return text if len(text) <= _DESCRIBE_LIMIT else f"{text[:_DESCRIBE_LIMIT]}..."
+
+
+_DESCRIBE_LIMIT = 200
+
+
+def _describe(encoded: Any) -> str:
     if not isinstance(encoded, dict):
         return quote(encoded)
     kind = encoded.get("type")

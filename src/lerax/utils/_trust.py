@@ -11,6 +11,7 @@ import nor reach an object it was not given.
 
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -59,7 +60,12 @@ def _attribute_path(module: str, qualname: str) -> Any:
     for part in qualname.split("."):
         if obj is None:
             return None
-        obj = getattr(obj, part, None)
+        # A module's own namespace only: a module __getattr__ may import things.
+        obj = (
+            vars(obj).get(part)
+            if isinstance(obj, types.ModuleType)
+            else (getattr(obj, part, None))
+        )
     return obj
 
 
