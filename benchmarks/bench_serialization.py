@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/bench_serialization.py [--mb 200] [--repeats 5]``.
 Prints a table of median wall-clock times and the throughput ratio lerax/equinox
-(higher is better for lerax; the target is >= 0.9x).
+(higher is better for lerax; the target is >= 0.9x), then the load time of a small
+CartPole policy, where per-leaf and metadata overheads dominate.
 """
 
 import argparse
@@ -17,6 +18,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from lerax.env import CartPole
+from lerax.policy import MLPActorCriticPolicy
 from lerax.utils import Serializable
 
 
@@ -80,9 +83,28 @@ def main() -> None:
                 lambda: Blob.deserialize(p_lrx),
             ),
         }
+        # A small module of many leaves: per-leaf and metadata overheads dominate.
+        policy = MLPActorCriticPolicy(CartPole(), key=jax.random.key(0))
+        policy_like = eqx.filter_eval_shape(
+            MLPActorCriticPolicy, CartPole(), key=jax.random.key(0)
+        )
+        p_small_eqx, p_small_lrx = Path(tmp, "p_eqx.eqx"), Path(tmp, "p_lerax.eqx")
+        eqx.tree_serialise_leaves(p_small_eqx, policy)
+        policy.serialize(p_small_lrx)
+        p_small_lrx_size = p_small_lrx.stat().st_size
+        small = {
+            "load policy": (
+                lambda: eqx.tree_deserialise_leaves(p_small_eqx, policy_like),
+                lambda: MLPActorCriticPolicy.deserialize(p_small_lrx),
+            ),
+        }
         rows = [
             (name, *_median_times(eqx_fn, lerax_fn, args.repeats))
             for name, (eqx_fn, lerax_fn) in contenders.items()
+        ]
+        small_rows = [
+            (name, *_median_times(eqx_fn, lerax_fn, args.repeats))
+            for name, (eqx_fn, lerax_fn) in small.items()
         ]
     print(
         f"module: {size_mb:.0f} MiB in {len(module.weights)} leaves, "
@@ -97,6 +119,12 @@ def main() -> None:
             f"{name:<20} {t_eqx:>10.3f} {t_lrx:>10.3f} {size_mb / t_eqx:>10.0f} "
             f"{size_mb / t_lrx:>11.0f} {t_eqx / t_lrx:>6.2f}x"
         )
+    small_kb = p_small_lrx_size / 1024
+    print(f"\nCartPole MLP policy ({small_kb:.0f} KiB, no constructor arguments):")
+    print(f"{'operation':<20} {'equinox ms':>10} {'lerax ms':>10} {'ratio':>7}")
+    for name, t_eqx, t_lrx in small_rows:
+        ms_eqx, ms_lrx = t_eqx * 1e3, t_lrx * 1e3
+        print(f"{name:<20} {ms_eqx:>10.2f} {ms_lrx:>10.2f} {t_eqx / t_lrx:>6.2f}x")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ complex, each as one .npy record; a typed PRNG key is stored as its key data.
 """
 
 import dataclasses
+import functools
 import io
 import warnings
 from typing import Any, final
@@ -22,9 +23,10 @@ __all__ = [
     "describe_record",
     "expected",
     "leaf_kind",
+    "npy_header",
     "npy_record",
     "parse_npy_header",
-    "to_leaf",
+    "to_leaves",
 ]
 
 
@@ -67,19 +69,30 @@ def npy_record(data: np.ndarray) -> tuple[bytes, np.ndarray]:
     if data.dtype.hasobject:
         raise ValueError("object arrays would need pickle, which lerax never uses")
     dtype_to_text(data.dtype)  # raises for a dtype that cannot be recorded
-    header_data = np.lib.format.header_data_from_array_1_0(data)
+    # NumPy stores arrays that are only Fortran-contiguous in Fortran order.
+    fortran = bool(data.flags.f_contiguous and not data.flags.c_contiguous)
+    header = npy_header(data.dtype, data.shape, fortran)
+    if len(header) > MAX_NPY_HEADER:
+        raise ValueError(f"its .npy header exceeds {MAX_NPY_HEADER} bytes")
+    body = np.ascontiguousarray(data.T if fortran else data)
+    return header, body.reshape(-1).view(np.uint8)
+
+
+@functools.lru_cache(maxsize=256)
+def npy_header(dtype: np.dtype, shape: tuple[int, ...], fortran: bool) -> bytes:
+    """The .npy header ``np.save`` writes for an array of this dtype and shape."""
+    header_data = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": fortran,
+        "shape": tuple(shape),
+    }
     header = io.BytesIO()
     try:
         np.lib.format.write_array_header_1_0(header, header_data)
     except ValueError:  # header too long for version 1.0: NumPy moves to 2.0 too
         header = io.BytesIO()
         np.lib.format.write_array_header_2_0(header, header_data)
-    if header.tell() > MAX_NPY_HEADER:
-        raise ValueError(f"its .npy header exceeds {MAX_NPY_HEADER} bytes")
-    # NumPy stores arrays that are only Fortran-contiguous in Fortran order.
-    fortran = data.flags.f_contiguous and not data.flags.c_contiguous
-    body = np.ascontiguousarray(data.T if fortran else data)
-    return header.getvalue(), body.reshape(-1).view(np.uint8)
+    return header.getvalue()
 
 
 def parse_npy_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -164,22 +177,39 @@ def describe_record(rec: LeafRecord) -> str:
     return f"{rec.dtype.name}{list(rec.shape)}"
 
 
-def to_leaf(data: np.ndarray, kind: str, exp: Expected, impl: str | None) -> Any:
-    """Turns raw stored data into a leaf of the given kind, placed like `exp`."""
-    like = exp.leaf
-    if exp.kind == "key":
-        impl = impl if impl is not None else str(like.dtype._impl.name)
-        return jax.random.wrap_key_data(_to_device(data, like), impl=impl)
-    if kind in PYTHON_KINDS:
-        return PYTHON_KINDS[kind][0](data.item())
-    if kind == "generic":
-        return np.array(data)[()]  # a NumPy scalar of the stored type
-    if kind == "numpy":
-        return np.array(data)  # an independent, writable copy
-    return _to_device(data, like)
+def to_leaves(items: list[tuple[np.ndarray, str, Expected, str | None]]) -> list[Any]:
+    """Turns raw stored data into leaves: each ``(data, kind, expected, impl)``
+    becomes a leaf of that kind, placed like the expected leaf."""
+    on_device = [
+        i
+        for i, (_, kind, exp, _) in enumerate(items)
+        if exp.kind == "key" or kind not in (*PYTHON_KINDS, "generic", "numpy")
+    ]
+    # One transfer for all leaves on the default device: per-array dispatch is
+    # most of the cost of loading a small model. device_put (unlike jnp.asarray)
+    # may use each freshly read, 64-byte aligned buffer in place on CPU.
+    default = [i for i in on_device if _sharding(items[i][2]) is None]
+    placed = dict(
+        zip(default, jax.device_put([items[i][0] for i in default]), strict=True)
+    )
+    for i in on_device:
+        if i not in placed:
+            placed[i] = jax.device_put(items[i][0], _sharding(items[i][2]))
+    leaves = []
+    for i, (data, kind, exp, impl) in enumerate(items):
+        if exp.kind == "key":
+            impl = impl if impl is not None else str(exp.leaf.dtype._impl.name)
+            leaves.append(jax.random.wrap_key_data(placed[i], impl=impl))
+        elif i in placed:
+            leaves.append(placed[i])
+        elif kind in PYTHON_KINDS:
+            leaves.append(PYTHON_KINDS[kind][0](data.item()))
+        elif kind == "generic":
+            leaves.append(np.array(data)[()])  # a NumPy scalar of the stored type
+        else:
+            leaves.append(np.array(data))  # an independent, writable copy
+    return leaves
 
 
-def _to_device(data: np.ndarray, like: Any) -> jax.Array:
-    # device_put (unlike jnp.asarray) may use the freshly read, 64-byte aligned
-    # buffer in place on CPU instead of copying it; nothing else refers to it.
-    return jax.device_put(data, getattr(like, "sharding", None))
+def _sharding(exp: Expected) -> Any:
+    return getattr(exp.leaf, "sharding", None)

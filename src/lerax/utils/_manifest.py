@@ -16,6 +16,7 @@ import dataclasses
 import io
 import json
 import math
+import re
 import struct
 from typing import Any, BinaryIO, final
 
@@ -158,7 +159,7 @@ def read_manifest(f: BinaryIO, where: str) -> Manifest | None:
         meta = json.loads(blob)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
         raise _fail(where, f"malformed lerax metadata ({cut(str(e))})") from None
-    if _nesting(meta) > _MAX_NESTING:
+    if _nesting(blob) > _MAX_NESTING:
         raise _fail(where, f"lerax metadata nested deeper than {_MAX_NESTING} levels")
     payload_size = end - start - FOOTER.size - meta_len
     try:
@@ -168,18 +169,19 @@ def read_manifest(f: BinaryIO, where: str) -> Manifest | None:
     return manifest
 
 
-def _nesting(value: Any) -> int:
-    """Depth of nested lists and dicts, computed without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict | list):
-            deepest = max(deepest, depth)
-            stack.extend(
-                (child, depth + 1)
-                for child in (value.values() if isinstance(value, dict) else value)
-            )
-    return deepest
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _nesting(blob: bytes) -> int:
+    """Depth of nested arrays and objects of a valid JSON text, from its brackets
+    outside strings (vectorised: this runs on every load)."""
+    marks = np.frombuffer(_JSON_STRING.sub(b"", blob), np.uint8)
+    steps = np.isin(marks, _OPENING).astype(np.int64) - np.isin(marks, _CLOSING)
+    return int(np.cumsum(steps).max(initial=0))
+
+
+_OPENING = np.frombuffer(b"[{", np.uint8)
+_CLOSING = np.frombuffer(b"]}", np.uint8)
 
 
 def _get(meta: dict[str, Any], key: str, types: tuple[type, ...]) -> Any:

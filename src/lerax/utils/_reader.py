@@ -9,7 +9,7 @@ import xxhash
 
 from ._check import check_manifest, stored_leaves
 from ._errors import SerializationError
-from ._leaves import parse_npy_header, to_leaf
+from ._leaves import npy_header, parse_npy_header, to_leaves
 from ._manifest import MAX_NPY_HEADER, Manifest, file_region
 
 __all__ = ["read_leaves"]
@@ -61,7 +61,7 @@ def read_leaves(
     if manifest is None:
         return _read_plain(f, skeleton, where)
     stored = check_manifest(manifest, skeleton, where)
-    new = {}
+    items = []
     for (path, exp), rec in zip(stored, manifest.leaves, strict=True):
         # The manifest has checked that every record lies within the file.
         buf = _aligned_buffer(rec.end - rec.offset)
@@ -72,10 +72,14 @@ def read_leaves(
                 f"checksum mismatch in leaf {path} (payload bytes {rec.offset}-"
                 f"{rec.end}): the file is corrupted",
             )
-        try:
-            shape, fortran, dtype = parse_npy_header(buf[: rec.header].tobytes())
-        except ValueError as e:
-            raise _fail(where, f"leaf {path}: {e}") from None
+        header = buf[: rec.header].tobytes()
+        if header == npy_header(rec.dtype, rec.shape, False):  # what lerax writes
+            shape, fortran, dtype = rec.shape, False, rec.dtype
+        else:
+            try:
+                shape, fortran, dtype = parse_npy_header(header)
+            except ValueError as e:
+                raise _fail(where, f"leaf {path}: {e}") from None
         if shape != rec.shape or not _same_dtype(dtype, rec.dtype):
             raise _fail(
                 where,
@@ -83,8 +87,9 @@ def read_leaves(
                 f"the metadata says {rec.dtype.name}{list(rec.shape)}",
             )
         data = _view(buf[rec.header :], rec.dtype, rec.shape, fortran)
-        new[path] = to_leaf(data, rec.kind, exp, rec.impl)
-    return _replace_stored(skeleton, new)
+        items.append((data, rec.kind, exp, rec.impl))
+    paths = [path for path, _ in stored]
+    return _replace_stored(skeleton, dict(zip(paths, to_leaves(items), strict=True)))
 
 
 def _replace_stored(skeleton: Any, new: dict[str, Any]) -> Any:
@@ -123,8 +128,9 @@ def _read_plain(f: BinaryIO, skeleton: Any, where: str) -> Any:
     Each .npy header is checked against the skeleton before its data is read.
     """
     start, end = file_region(f)
-    new = {}
-    for path, exp in stored_leaves(skeleton):
+    stored = stored_leaves(skeleton)
+    items = []
+    for path, exp in stored:
         pos = f.tell()
         try:
             shape, fortran, dtype = _read_header(f)
@@ -160,7 +166,7 @@ def _read_plain(f: BinaryIO, skeleton: Any, where: str) -> Any:
             )
         buf = _aligned_buffer(nbytes)
         _read_exactly(f, buf, where, f"leaf {path}")
-        new[path] = to_leaf(_view(buf, want, shape, fortran), kind, exp, None)
+        items.append((_view(buf, want, shape, fortran), kind, exp, None))
     if f.tell() != end:
         rest = f.read(32)
         hint = (
@@ -173,4 +179,5 @@ def _read_plain(f: BinaryIO, skeleton: Any, where: str) -> Any:
             f"{end - f.tell() + len(rest)} unexpected bytes after the last leaf"
             f"{hint}: the file is corrupted or does not belong to this object",
         )
-    return _replace_stored(skeleton, new)
+    paths = [path for path, _ in stored]
+    return _replace_stored(skeleton, dict(zip(paths, to_leaves(items), strict=True)))
