@@ -484,6 +484,12 @@ def test_python_scalar_records_must_say_what_was_stored(tmp_path, kind, dtype, s
         ),
         lambda m: m.update(tree={"node": "leaf"}),
         lambda m: m.update(
+            tree={"node": "dict", "keys": [1, "a"], "values": [None, None]}
+        ),
+        lambda m: m.update(
+            tree={"node": "dict", "keys": [True, 1], "values": [None, None]}
+        ),
+        lambda m: m.update(
             tree={"node": "value", "value": {"type": "float", "value": "1e999"}}
         ),
         lambda m: m.update(

@@ -131,6 +131,12 @@ class _Rebuilder:
                 ) from None
             if len(out) != len(keys):
                 raise ValueError(f"repeated dict key at {path or 'the root'}")
+            try:
+                sorted(out)  # jax.tree_util sorts dict keys when it flattens
+            except TypeError:
+                raise ValueError(
+                    f"unsortable dict keys at {path or 'the root'}"
+                ) from None
             return out
         if kind == "module":
             return self._module(node, path)
