@@ -19,7 +19,7 @@ def generalized_advantage_estimation(
 
     Step ``t`` goes from state ``s_t`` (value ``values[t]``) to ``s'_t`` (value
     ``next_values[t]``), the state the environment actually reached, *before* any
-    automatic reset. Then::
+    automatic reset. Then:
 
         delta_t = rewards[t] + gamma * (1 - terminated[t]) * next_values[t] - values[t]
         A_t     = delta_t + gamma * gae_lambda * (1 - done[t]) * A_{t+1}

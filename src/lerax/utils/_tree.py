@@ -30,7 +30,7 @@ def load_tree(path_or_file: PathOrFile, like: T) -> T:
 
     ``like`` may hold real arrays or ``jax.ShapeDtypeStruct`` (e.g. from
     ``eqx.filter_eval_shape``); loaded arrays take the sharding of its leaves. Works
-    on files written by :func:`save_tree`, ``Serializable.serialize`` and plain
+    on files written by `save_tree`, ``Serializable.serialize`` and plain
     ``eqx.tree_serialise_leaves``.
     """
     with opened_for_reading(path_or_file) as (f, where):
