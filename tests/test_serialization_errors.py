@@ -321,3 +321,17 @@ def test_a_field_the_file_lacks(net_file):
 def test_wrong_explicit_arguments_raise_as_the_constructor_does(net_file):
     with pytest.raises(TypeError, match="dropout"):
         Net.deserialize(net_file, 8, dropout=0.5, key=jax.random.key(0))
+
+
+def test_static_tuple_mismatch_reads_like_python(tmp_path):
+    class Shaped(Serializable):
+        shape: tuple[int, ...] = eqx.field(static=True)
+
+        def __init__(self, shape):
+            self.shape = tuple(shape)
+
+    Shaped((4,)).serialize(tmp_path / "s.eqx")
+    with pytest.raises(
+        SerializationError, match=r"\.shape: expected \(6,\), file has \(4,\)"
+    ):
+        Shaped.deserialize(tmp_path / "s.eqx", (6,))

@@ -186,7 +186,13 @@ def _describe(encoded: Any) -> str:
             if isinstance(items, list)
             else "?"
         )
-        return f"[{inner}]" if kind == "list" else f"({inner})"
+        if kind == "list":
+            return f"[{inner}]"
+        return (
+            f"({inner},)"
+            if isinstance(items, list) and len(items) == 1
+            else f"({inner})"
+        )
     if kind in ("dtype", "float", "complex", "scalar"):
         return quote(encoded.get("name", encoded.get("value")))
     return quote(encoded)
