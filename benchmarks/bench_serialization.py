@@ -2,8 +2,12 @@
 
 Run: ``python benchmarks/bench_serialization.py [--mb 200] [--repeats 5]``.
 Prints a table of median wall-clock times and the throughput ratio lerax/equinox
-(higher is better for lerax; the target is >= 0.9x), then the load time of a small
-CartPole policy, where per-leaf and metadata overheads dominate.
+(higher is better for lerax; the target is >= 0.9x); then, for an asynchronous save
+(``blocking=False``), the time the caller is blocked as a fraction of a plain
+equinox save (the target is <= 0.2x) and the throughput until the file is complete,
+and the blocked time when the leaves are NumPy arrays (which are copied first);
+then the load time of a small CartPole policy, where per-leaf and metadata overheads
+dominate.
 """
 
 import argparse
@@ -17,6 +21,7 @@ from pathlib import Path
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
@@ -50,6 +55,33 @@ def _median_times(
             if i:  # the first round only warms caches up
                 out.append(time.perf_counter() - start)
     return statistics.median(times[0]), statistics.median(times[1])
+
+
+def _async_times(
+    module: Serializable, p_eqx: Path, p_lrx: Path, repeats: int
+) -> tuple[float, float, float]:
+    """Median times of a plain equinox save, and of an asynchronous lerax save until
+    `serialize` returns (blocked) and until the file is complete (total)."""
+    times: tuple[list[float], list[float], list[float]] = ([], [], [])
+    for i in range(repeats + 1):
+        os.sync()
+        start = time.perf_counter()
+        eqx.tree_serialise_leaves(p_eqx, module)
+        t_eqx = time.perf_counter() - start
+        os.sync()
+        start = time.perf_counter()
+        handle = module.serialize(p_lrx, blocking=False)
+        t_blocked = time.perf_counter() - start
+        handle.wait()
+        t_total = time.perf_counter() - start
+        if i:  # the first round only warms caches up
+            for out, t in zip(times, (t_eqx, t_blocked, t_total), strict=True):
+                out.append(t)
+    return (
+        statistics.median(times[0]),
+        statistics.median(times[1]),
+        statistics.median(times[2]),
+    )
 
 
 def _eqx_save_fsync(path: Path, tree: object) -> None:
@@ -102,6 +134,12 @@ def main() -> None:
             (name, *_median_times(eqx_fn, lerax_fn, args.repeats))
             for name, (eqx_fn, lerax_fn) in contenders.items()
         ]
+        t_eqx_save, t_blocked, t_total = _async_times(
+            module, p_eqx, p_lrx, args.repeats
+        )
+        # NumPy leaves are mutable, so an asynchronous save copies them first.
+        numpy_module = jax.tree.map(np.asarray, module)
+        _, t_blocked_np, _ = _async_times(numpy_module, p_eqx, p_lrx, args.repeats)
         small_rows = [
             (name, *_median_times(eqx_fn, lerax_fn, args.repeats))
             for name, (eqx_fn, lerax_fn) in small.items()
@@ -119,6 +157,14 @@ def main() -> None:
             f"{name:<20} {t_eqx:>10.3f} {t_lrx:>10.3f} {size_mb / t_eqx:>10.0f} "
             f"{size_mb / t_lrx:>11.0f} {t_eqx / t_lrx:>6.2f}x"
         )
+    print(
+        f"\nasync save (blocking=False) vs equinox save: blocked "
+        f"{t_blocked * 1e3:.1f} ms vs {t_eqx_save * 1e3:.1f} ms "
+        f"({t_blocked / t_eqx_save:.3f}x, target <= 0.2x); complete after "
+        f"{t_total:.3f} s ({size_mb / t_total:.0f} MB/s, atomic and fsynced); "
+        f"with NumPy leaves (copied first) blocked {t_blocked_np * 1e3:.1f} ms "
+        f"({t_blocked_np / t_eqx_save:.3f}x)"
+    )
     small_kb = p_small_lrx_size / 1024
     print(f"\nCartPole MLP policy ({small_kb:.0f} KiB, no constructor arguments):")
     print(f"{'operation':<20} {'equinox ms':>10} {'lerax ms':>10} {'ratio':>7}")

@@ -1,5 +1,8 @@
-"""Shared test helpers: a small Serializable module and file surgery."""
+"""Shared test helpers: a small Serializable module, file surgery, a file object
+that records what is read, and a writer of lerax 0.0.x files."""
 
+import hashlib
+import io
 import json
 import struct
 from collections.abc import Callable
@@ -105,3 +108,56 @@ def reseal_leaves(payload: bytes, metadata: dict[str, Any]) -> None:
         start = record["offset"]
         end = start + record["header"] + record["nbytes"]
         record["checksum"] = xxhash.xxh3_64_hexdigest(payload[start:end])
+
+
+class RecordingFile(io.BytesIO):
+    """An in-memory binary file that records every byte range read from it."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.reads: list[tuple[int, int]] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        start = self.tell()
+        out = super().read(size)
+        if out:
+            self.reads.append((start, start + len(out)))
+        return out
+
+    def readinto(self, buffer: Any) -> int:
+        start = self.tell()
+        n = super().readinto(buffer)
+        if n:
+            self.reads.append((start, start + n))
+        return n
+
+    def bytes_read_within(self, start: int, end: int) -> set[int]:
+        """Every offset in [start, end) that some read covered."""
+        return {i for lo, hi in self.reads for i in range(max(lo, start), min(hi, end))}
+
+
+def write_upstream(path: Path, obj: Any) -> None:
+    """Writes `obj` as lerax 0.0.x did: the SHA-256 of the text of its treedef,
+    then exactly what ``eqx.tree_serialise_leaves`` writes."""
+    with open(path, "wb") as f:
+        f.write(hashlib.sha256(repr(jax.tree.structure(obj)).encode()).digest())
+        eqx.tree_serialise_leaves(f, obj)
+
+
+def upstream_net(net: Net) -> Any:
+    """`net` as an instance of upstream's `Net`: the same fields, but an
+    ``eqx.Module`` without lerax's recorded-arguments field (lerax 0.0.x's
+    `Serializable` had no fields)."""
+
+    class Net(eqx.Module):  # the same class name: a treedef's text shows it
+        mlp: eqx.nn.MLP
+        scale: Any
+        table: Any
+        key: Any
+        count: int
+        name: str = eqx.field(static=True)
+
+    twin = object.__new__(Net)
+    for field in ("mlp", "scale", "table", "key", "count", "name"):
+        object.__setattr__(twin, field, getattr(net, field))
+    return twin

@@ -31,10 +31,20 @@ from helpers import (
     reseal_leaves,
     split_file,
     tree_field,
+    upstream_net,
+    write_upstream,
 )
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
-from lerax.utils import Serializable, SerializationError, load, load_tree, save_tree
+from lerax.utils import (
+    Serializable,
+    SerializationError,
+    inspect,
+    load,
+    load_leaves,
+    load_tree,
+    save_tree,
+)
 
 CALLS: list[Any] = []
 
@@ -76,10 +86,18 @@ def _sentinels(monkeypatch):
     assert CALLS == [], "a function named by a file was called"
 
 
-def _readers(path: Path, skeleton: bool = True) -> list[Callable[[], Any]]:
+def _readers(
+    path: Path, skeleton: bool = True, partial: bool = False
+) -> list[Callable[[], Any]]:
     """Every way to read `path` as a Net: no arguments, and unless `skeleton` is
     False, the ways that take the structure from the caller (arguments, a like
-    tree), which a file's structure and class name do not affect."""
+    tree), which a file's structure and class name do not affect.
+
+    With `partial`, also the readers that read only part of a file (``.mlp``),
+    which damage elsewhere does not affect, `load_leaves`, which rebuilds the
+    recorded structure whatever class the file names, and `inspect`, which reads
+    metadata only and resolves nothing: they load or raise SerializationError.
+    """
     readers = [lambda: load(path), lambda: Net.deserialize(path)]
     if skeleton:
         like = Net(8, key=jax.random.key(0))
@@ -87,6 +105,20 @@ def _readers(path: Path, skeleton: bool = True) -> list[Callable[[], Any]]:
             lambda: Net.deserialize(path, 8, key=jax.random.key(0)),
             lambda: load_tree(path, like),
             lambda: load_tree(io.BytesIO(path.read_bytes()), like),
+        ]
+    if partial:
+        like = Net(8, key=jax.random.key(0))
+        readers += [
+            lambda: inspect(path),
+            lambda: inspect(io.BytesIO(path.read_bytes())),
+            lambda: load_leaves(path),
+            lambda: load_leaves(path, like=like),
+            lambda: Net.deserialize_subtree(path, ""),
+            lambda: load_leaves(path, ".mlp"),
+            lambda: load_leaves(path, ".mlp.layers[1]", like=like.mlp.layers[1]),
+            lambda: load_leaves(io.BytesIO(path.read_bytes()), ".scale"),
+            lambda: Net.deserialize_subtree(path, ".mlp"),
+            lambda: Net.deserialize_subtree(path, ".mlp", 8, key=jax.random.key(0)),
         ]
     return readers
 
@@ -97,7 +129,7 @@ def _warm(tmp_path_factory):
     tests compare sys.modules."""
     path = tmp_path_factory.mktemp("warm") / "net.eqx"
     Net(8, key=jax.random.key(0)).serialize(path)
-    for read in _readers(path):
+    for read in _readers(path, partial=True):
         read()
 
 
@@ -115,9 +147,10 @@ def assert_refused(path: Path, match: str | None = None, skeleton: bool = True) 
 
 
 def assert_only_serialization_errors(path: Path) -> None:
-    """Every reader either loads or raises SerializationError; nothing imported."""
+    """Every reader, partial ones and `inspect` included, either loads or raises
+    SerializationError; nothing is imported."""
     modules = set(sys.modules)
-    for read in _readers(path):
+    for read in _readers(path, partial=True):
         try:
             read()
         except SerializationError as e:
@@ -641,6 +674,7 @@ def _corpus(tmp_path: Path) -> list[Path]:
         ("net.eqx", lambda p: net.serialize(p)),
         ("tree.eqx", lambda p: save_tree(p, {"w": jnp.ones(3), "s": 1.5})),
         ("plain.eqx", lambda p: eqx.tree_serialise_leaves(p, net)),
+        ("upstream.eqx", lambda p: write_upstream(p, upstream_net(net))),
         (
             "policy.eqx",
             lambda p: MLPActorCriticPolicy(CartPole(), key=jax.random.key(0)).serialize(

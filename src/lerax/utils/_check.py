@@ -74,17 +74,26 @@ def _comparable(encoded: Any) -> Any:
 
 
 def check_manifest(
-    manifest: Manifest, skeleton: Any, where: str
+    manifest: Manifest, skeleton: Any, where: str, prefix: str = ""
 ) -> list[tuple[str, Expected]]:
     """Compares the file's description with the skeleton.
 
+    Args:
+        manifest: What the file describes (for a partial load, the part's
+            leaves and fields only, under their full paths).
+        skeleton: The object, or the part, to load.
+        where: How to name the file in messages.
+        prefix: The path of the part in the file's object (``""`` for all of
+            it), which the skeleton's paths are compared under.
+
     Returns:
-        The skeleton's stored leaves by path, in file order.
+        The skeleton's stored leaves by (full) path, in file order.
 
     Raises:
         SerializationError: listing every field and leaf that does not match.
     """
-    stored, fields = stored_leaves(skeleton), encode_fields(skeleton)
+    stored = [(prefix + path, exp) for path, exp in stored_leaves(skeleton)]
+    fields = {prefix + path: v for path, v in encode_fields(skeleton).items()}
     problems = []
     for path in sorted(fields.keys() | manifest.fields.keys()):
         if path not in manifest.fields:

@@ -169,7 +169,9 @@ def read_manifest(f: BinaryIO, where: str) -> Manifest | None:
     return manifest
 
 
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# A JSON string, written as "unrolled loop" (runs of plain characters between
+# escapes): Python's re then scans a long string in one step, not per character.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 def _nesting(blob: bytes) -> int:

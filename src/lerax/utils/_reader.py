@@ -11,8 +11,9 @@ from ._check import check_manifest, stored_leaves
 from ._errors import SerializationError
 from ._leaves import npy_header, parse_npy_header, to_leaves
 from ._manifest import MAX_NPY_HEADER, Manifest, file_region
+from ._upstream import check_fingerprint, read_fingerprint
 
-__all__ = ["read_leaves"]
+__all__ = ["read_leaves", "read_npy_header"]
 
 
 def _fail(where: str, message: str) -> SerializationError:
@@ -55,12 +56,26 @@ def _same_dtype(found: np.dtype, want: np.dtype) -> bool:
 
 
 def read_leaves(
-    f: BinaryIO, manifest: Manifest | None, skeleton: Any, where: str
+    f: BinaryIO,
+    manifest: Manifest | None,
+    skeleton: Any,
+    where: str,
+    prefix: str = "",
 ) -> Any:
-    """Reads the stored leaves into `skeleton`; checks everything first."""
+    """Reads the stored leaves into `skeleton`; checks everything first.
+
+    `f` is positioned at the first stored leaf to read: the start of a file, or
+    for a partial load the first leaf of the part (`manifest` then lists the
+    part's leaves only, and `prefix` is the part's path). Without a manifest, `f`
+    holds a plain equinox file or a lerax 0.0.x file, whose structure fingerprint
+    is checked first.
+    """
     if manifest is None:
+        fingerprint = read_fingerprint(f)
+        if fingerprint is not None:
+            check_fingerprint(fingerprint, skeleton, where)
         return _read_plain(f, skeleton, where)
-    stored = check_manifest(manifest, skeleton, where)
+    stored = check_manifest(manifest, skeleton, where, prefix)
     items = []
     for (path, exp), rec in zip(stored, manifest.leaves, strict=True):
         # The manifest has checked that every record lies within the file.
@@ -88,7 +103,7 @@ def read_leaves(
             )
         data = _view(buf[rec.header :], rec.dtype, rec.shape, fortran)
         items.append((data, rec.kind, exp, rec.impl))
-    paths = [path for path, _ in stored]
+    paths = [path[len(prefix) :] for path, _ in stored]
     return _replace_stored(skeleton, dict(zip(paths, to_leaves(items), strict=True)))
 
 
@@ -99,8 +114,15 @@ def _replace_stored(skeleton: Any, new: dict[str, Any]) -> Any:
     return jtu.tree_map_with_path(replace, skeleton)
 
 
-def _read_header(f: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """Reads one .npy header from `f`, at most `MAX_NPY_HEADER` bytes of it."""
+def read_npy_header(f: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Reads one .npy header from `f`, at most `MAX_NPY_HEADER` bytes of it.
+
+    Returns:
+        ``(shape, fortran_order, dtype)``; `f` is left at the record's data.
+
+    Raises:
+        ValueError: if `f` holds no valid .npy header there.
+    """
     prefix = f.read(10)  # magic (6), version (2), header length (2 or 4)
     if len(prefix) < 10 or prefix[:6] != b"\x93NUMPY":
         raise ValueError("no .npy magic")
@@ -133,7 +155,7 @@ def _read_plain(f: BinaryIO, skeleton: Any, where: str) -> Any:
     for path, exp in stored:
         pos = f.tell()
         try:
-            shape, fortran, dtype = _read_header(f)
+            shape, fortran, dtype = read_npy_header(f)
         except ValueError as e:
             raise _fail(
                 where,

@@ -1,22 +1,27 @@
 """The `Serializable` mixin and the generic `load`."""
 
+import os
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, BinaryIO, Literal, Self, TypeVar, overload
 
 import equinox as eqx
 import jax
 import numpy as np
 
 from .. import __version__
+from ._async import SaveHandle, start_save
 from ._encoding import RecordedArgs, encode_value
 from ._errors import SerializationError, cut
+from ._evolution import Outdated, upgrade
 from ._files import PathOrFile, opened_for_reading, opened_for_writing
 from ._leaves import NumpySpec
 from ._manifest import Manifest, read_manifest
+from ._partial import navigate, no_index, parse_prefix, read_part
 from ._reader import read_leaves
 from ._structure import rebuild
 from ._trust import class_name, lookup_class, register_class
-from ._writer import write_tree
+from ._upstream import read_fingerprint
+from ._writer import prepare_tree, write_prepared
 
 __all__ = ["Serializable", "load"]
 
@@ -67,7 +72,19 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
         super().__init_subclass__(**kwargs)
         register_class(cls)
 
-    def serialize(self, path_or_file: PathOrFile) -> Path | None:
+    @overload
+    def serialize(
+        self, path_or_file: PathOrFile, *, blocking: Literal[True] = True
+    ) -> Path | None: ...
+
+    @overload
+    def serialize(
+        self, path_or_file: str | os.PathLike[str], *, blocking: Literal[False]
+    ) -> SaveHandle: ...
+
+    def serialize(
+        self, path_or_file: PathOrFile, *, blocking: bool = True
+    ) -> Path | SaveHandle | None:
         """Saves this module to a ``.eqx`` file.
 
         Args:
@@ -76,34 +93,47 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
                 binary file object opened for writing. A path is replaced
                 atomically and keeps its permissions: an existing file survives
                 any failure.
+            blocking: False to return as soon as the arrays are copied to host
+                memory and write the file on a background thread (paths only);
+                the returned `SaveHandle` waits for it and raises its errors.
+                Interpreter exit waits for pending saves.
 
         Returns:
-            The path written, or None for a file object.
+            The path written (None for a file object), or with ``blocking=False``
+            a `SaveHandle`.
 
         Raises:
             SerializationError: if a leaf cannot be stored (e.g. a tracer).
+            ValueError: for ``blocking=False`` with a file object.
         """
         args = self._lerax_args.encoded if self._lerax_args is not None else None
+        prepared = prepare_tree(
+            self,
+            class_name=class_name(type(self)),
+            args=args,
+            lerax_version=__version__,
+            copy=not blocking,
+        )
+        if not blocking:
+            return start_save(path_or_file, prepared)
         with opened_for_writing(path_or_file) as (f, path):
-            write_tree(
-                f,
-                self,
-                class_name=class_name(type(self)),
-                args=args,
-                lerax_version=__version__,
-            )
+            write_prepared(f, prepared)
         return path
 
     @classmethod
     def deserialize(cls, path_or_file: PathOrFile, *args: Any, **kwargs: Any) -> Self:
-        """Loads a module written by `serialize` or ``eqx.tree_serialise_leaves``.
+        """Loads a module written by `serialize`, ``eqx.tree_serialise_leaves`` or
+        lerax 0.0.x.
 
         Without arguments, the object is rebuilt from the structure recorded in
         the file, creating registered classes only and calling none of their
-        constructors. With arguments, ``cls(*args, **kwargs)`` is built abstractly
-        (``eqx.filter_eval_shape``: no weights are initialised) and the file must
-        fit it. Either way everything is checked before any array is read, and
-        every stored leaf comes from the file.
+        constructors; modules recorded at an older version of their class are
+        migrated (see `register_migration`). With arguments,
+        ``cls(*args, **kwargs)`` is built abstractly (``eqx.filter_eval_shape``:
+        no weights are initialised) and the file must fit it (for a lerax 0.0.x
+        file, its structure fingerprint too). Either way everything is checked
+        before any array is read, and every stored leaf comes from the file. To
+        load one part only, see `deserialize_subtree`.
 
         Args:
             path_or_file: a path or a binary file object.
@@ -119,23 +149,103 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
         """
         with opened_for_reading(path_or_file) as (f, where):
             manifest = read_manifest(f, where)
-            recorded = None if manifest is None else manifest.class_name
             if args or kwargs:
-                if recorded is not None and not _is_named(cls, recorded):
-                    raise SerializationError(
-                        f"{where}: the file holds a {cut(recorded)}, not a "
-                        f"{class_name(cls)}"
-                    )
-                skeleton = _skeleton(cls, args, kwargs)
-            elif manifest is None:
+                _check_named(cls, manifest, where)
+                return read_leaves(f, manifest, _skeleton(cls, args, kwargs), where)
+            if manifest is None:
+                raise _needs_arguments(cls, f, where)
+            target = _recorded_class(cls, manifest, where)
+            try:
+                skeleton, outdated = rebuild(manifest.tree, manifest.leaves)
+            except ValueError as e:
                 raise SerializationError(
-                    f"{where}: the file has no lerax metadata (written by plain "
-                    "equinox?), so pass the constructor arguments: "
-                    f"{cls.__name__}.deserialize(path, ...)"
+                    f"{where}: cannot rebuild the object: {e}"
+                ) from None
+            root = (
+                skeleton.layout.cls
+                if isinstance(skeleton, Outdated)
+                else type(skeleton)
+            )
+            if root is not target:
+                raise SerializationError(
+                    f"{where}: the recorded structure is not a "
+                    f"{cut(manifest.class_name)}"
                 )
+            loaded = read_leaves(f, manifest, skeleton, where)
+            return upgrade(loaded, where) if outdated else loaded
+
+    @classmethod
+    def deserialize_subtree(
+        cls, path_or_file: PathOrFile, prefix: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Loads one part of a module of this class, reading only its bytes.
+
+        ```python
+        actor = MLPActorCriticPolicy.deserialize_subtree("policy.eqx", ".actor")
+        actor = MLPActorCriticPolicy.deserialize_subtree(
+            "policy.eqx", ".actor", env, key=key
+        )
+        ```
+
+        The file must hold a `cls` (as for `deserialize`). Without arguments the
+        part is rebuilt from the recorded structure; with arguments, from the
+        same part of ``cls(*args, **kwargs)`` built abstractly, which the file
+        must fit. `lerax.utils.load_leaves` does the same for any file.
+
+        Args:
+            path_or_file: a path or a binary file object of a lerax file.
+            prefix: the part's path as ``jax.tree_util.keystr`` writes it, e.g.
+                ``".actor"`` or ``".actor.layers[0].weight"``.
+            *args: constructor arguments, as for `deserialize`.
+            **kwargs: keyword constructor arguments.
+
+        Returns:
+            The part (a module, an array, ...), its stored leaves read from the
+            file and checked against their checksums.
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            SerializationError: the file is damaged, of another class, has no
+                part at `prefix`, has no lerax metadata (plain equinox and lerax
+                0.0.x files have no index: load them whole), or does not fit.
+            ValueError: `prefix` is not a path, or names nothing in a `cls`
+                built from the arguments.
+        """
+        components = parse_prefix(prefix)
+        like = None
+        if args or kwargs:
+            like = navigate(_skeleton(cls, args, kwargs), components, cls.__name__)
+        with opened_for_reading(path_or_file) as (f, where):
+            manifest = read_manifest(f, where)
+            if manifest is None:
+                raise no_index(where)
+            if like is None:
+                _recorded_class(cls, manifest, where)
             else:
-                skeleton = _recorded_skeleton(cls, manifest, where)
-            return read_leaves(f, manifest, skeleton, where)
+                _check_named(cls, manifest, where)
+            return read_part(f, manifest, where, components, like)
+
+
+def _check_named(cls: type, manifest: Manifest | None, where: str) -> None:
+    """Refuses a file that records a class other than `cls`."""
+    recorded = None if manifest is None else manifest.class_name
+    if recorded is not None and not _is_named(cls, recorded):
+        raise SerializationError(
+            f"{where}: the file holds a {cut(recorded)}, not a {class_name(cls)}"
+        )
+
+
+def _needs_arguments(cls: type, f: BinaryIO, where: str) -> SerializationError:
+    """The error for a no-argument load of a file without metadata."""
+    what = (
+        "was written by lerax 0.0.x (a structure fingerprint, then plain equinox data)"
+        if read_fingerprint(f) is not None
+        else "has no lerax metadata (written by plain equinox?)"
+    )
+    return SerializationError(
+        f"{where}: the file {what}, so pass the constructor arguments: "
+        f"{cls.__name__}.deserialize(path, ...)"
+    )
 
 
 def _is_named(cls: type, name: str) -> bool:
@@ -157,8 +267,9 @@ def _numpy_spec(x: Any) -> Any:
     return NumpySpec(x.shape, x.dtype) if isinstance(x, np.ndarray) else x
 
 
-def _recorded_skeleton(cls: type, manifest: Manifest, where: str) -> Any:
-    """Rebuilds the skeleton from the structure recorded in a file."""
+def _recorded_class(cls: type, manifest: Manifest, where: str) -> type:
+    """The registered class a file records, checked to be a `cls` with a
+    recorded structure to rebuild it from."""
     recorded = manifest.class_name
     if recorded is None:
         raise SerializationError(
@@ -182,15 +293,7 @@ def _recorded_skeleton(cls: type, manifest: Manifest, where: str) -> Any:
             "(written by an older lerax); pass the constructor arguments: "
             f"{target.__name__}.deserialize(path, ...)"
         )
-    try:
-        skeleton = rebuild(manifest.tree, manifest.leaves)
-    except ValueError as e:
-        raise SerializationError(f"{where}: cannot rebuild the object: {e}") from None
-    if type(skeleton) is not target:
-        raise SerializationError(
-            f"{where}: the recorded structure is not a {cut(recorded)}"
-        )
-    return skeleton
+    return target
 
 
 def load(path_or_file: PathOrFile) -> Serializable:

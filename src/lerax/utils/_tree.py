@@ -1,27 +1,61 @@
 """Saving and loading arbitrary pytrees (e.g. training checkpoints)."""
 
+import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from .. import __version__
+from ._async import SaveHandle, start_save
 from ._files import PathOrFile, opened_for_reading, opened_for_writing
 from ._manifest import read_manifest
 from ._reader import read_leaves
-from ._writer import write_tree
+from ._writer import prepare_tree, write_prepared
 
 __all__ = ["load_tree", "save_tree"]
 
 T = TypeVar("T")
 
 
-def save_tree(path_or_file: PathOrFile, tree: Any) -> Path | None:
+@overload
+def save_tree(
+    path_or_file: PathOrFile, tree: Any, *, blocking: Literal[True] = True
+) -> Path | None: ...
+
+
+@overload
+def save_tree(
+    path_or_file: str | os.PathLike[str], tree: Any, *, blocking: Literal[False]
+) -> SaveHandle: ...
+
+
+def save_tree(
+    path_or_file: PathOrFile, tree: Any, *, blocking: bool = True
+) -> Path | SaveHandle | None:
     """Saves any pytree in the lerax format (atomically, with checksums).
 
+    Args:
+        path_or_file: A path (replaced atomically) or a binary file object.
+        tree: The pytree.
+        blocking: False to return as soon as the leaves are copied to host
+            memory and write the file on a background thread (paths only); the
+            returned `SaveHandle` waits for it and raises its errors.
+
     Returns:
-        The path written, or None for a file object.
+        The path written (None for a file object), or with ``blocking=False`` a
+        `SaveHandle`.
+
+    Raises:
+        SerializationError: if a leaf cannot be stored (a tracer, an object
+            array).
+        ValueError: for ``blocking=False`` with a file object.
     """
+    prepared = prepare_tree(
+        tree, class_name=None, args=None, lerax_version=__version__, copy=not blocking
+    )
+    if not blocking:
+        return start_save(path_or_file, prepared)
     with opened_for_writing(path_or_file) as (f, path):
-        write_tree(f, tree, class_name=None, args=None, lerax_version=__version__)
+        write_prepared(f, prepared)
     return path
 
 
@@ -30,8 +64,9 @@ def load_tree(path_or_file: PathOrFile, like: T) -> T:
 
     ``like`` may hold real arrays or ``jax.ShapeDtypeStruct`` (e.g. from
     ``eqx.filter_eval_shape``); loaded arrays take the sharding of its leaves. Works
-    on files written by `save_tree`, ``Serializable.serialize`` and plain
-    ``eqx.tree_serialise_leaves``.
+    on files written by :func:`save_tree`, ``Serializable.serialize``, plain
+    ``eqx.tree_serialise_leaves`` and lerax 0.0.x (whose structure fingerprint
+    must be that of ``like``). To load one part of a file, see `load_leaves`.
     """
     with opened_for_reading(path_or_file) as (f, where):
         return read_leaves(f, read_manifest(f, where), like, where)

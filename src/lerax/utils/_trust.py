@@ -20,6 +20,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._evolution import check_version_attribute
+
 __all__ = [
     "class_name",
     "function_name",
@@ -99,11 +101,17 @@ def register_class(cls: _T) -> _T:
     Returns:
         `cls` itself.
 
+    A class whose fields change can declare a schema version
+    (``__lerax_version__ = 2``) and register migrations from older versions
+    with `register_migration`, so that older files still load.
+
     Raises:
-        TypeError: if `cls` is not an `equinox.Module` subclass.
+        TypeError: if `cls` is not an `equinox.Module` subclass, or declares a
+            ``__lerax_version__`` that is not a positive integer.
     """
     if not (isinstance(cls, type) and issubclass(cls, eqx.Module)):
         raise TypeError(f"register_class needs an equinox.Module subclass, got {cls!r}")
+    check_version_attribute(cls)
     global _PUBLIC_NAMES_VALID
     with _LOCK:
         _CLASSES[_defined_name(cls)] = cls
