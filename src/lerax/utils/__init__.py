@@ -4,6 +4,7 @@ Nothing reinforcement-learning specific may be imported here; the rest of lerax 
 on this package, never the reverse.
 """
 
+from ._arrays import load_arrays
 from ._async import SaveHandle, wait_for_saves
 from ._errors import SerializationError
 from ._evolution import register_migration
@@ -22,6 +23,7 @@ __all__ = [
     "SerializationError",
     "inspect",
     "load",
+    "load_arrays",
     "load_leaves",
     "load_tree",
     "register_class",
