@@ -20,3 +20,22 @@ def test_a_layer_imports_no_layer_above_it(index):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+OPTIONAL = ["orbax", "safetensors", "jax2onnx", "onnx", "onnxruntime"]
+
+
+@pytest.mark.parametrize("module", [*LAYERS, "lerax.export"])
+def test_optional_packages_are_imported_only_when_used(module):
+    """Extras (orbax, safetensors, ONNX) load when a feature runs, never on import;
+    nothing below lerax.export imports it."""
+    script = (
+        f"import sys, {module}\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(OPTIONAL)!r}),"
+        " 'lerax.export' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"[] {module == 'lerax.export'}"

@@ -3,9 +3,10 @@
 import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
-from lerax.utils import SerializationError, load_tree, save_tree
+from lerax.utils import SaveHandle, SerializationError, load_tree, save_tree
 
 from ._state import TrainingState
 
@@ -13,21 +14,107 @@ if TYPE_CHECKING:
     from ._base import AbstractAlgorithm
 
 
+@overload
 def save_checkpoint(
     path: str | os.PathLike[str],
     algorithm: "AbstractAlgorithm",
     total_iterations: int,
     state: TrainingState,
-) -> Path | None:
+    *,
+    blocking: Literal[True] = True,
+) -> Path | None: ...
+
+
+@overload
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    algorithm: "AbstractAlgorithm",
+    total_iterations: int,
+    state: TrainingState,
+    *,
+    blocking: Literal[False],
+) -> SaveHandle: ...
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    algorithm: "AbstractAlgorithm",
+    total_iterations: int,
+    state: TrainingState,
+    *,
+    blocking: bool = True,
+) -> Path | SaveHandle | None:
     """Saves `state` (atomically), together with what it is only valid for.
 
     The algorithm's hyperparameters and the run's length in iterations are stored
     alongside the state: the schedules and the history's length depend on them.
+    With ``blocking=False`` the state is copied to host memory and written on a
+    background thread; the returned `SaveHandle` waits for it.
     """
-    return save_tree(
-        path,
-        {"algorithm": algorithm, "total_iterations": total_iterations, "state": state},
-    )
+    tree = {
+        "algorithm": algorithm,
+        "total_iterations": total_iterations,
+        "state": state,
+    }
+    if blocking:
+        return save_tree(path, tree)
+    return save_tree(path, tree, blocking=False)
+
+
+class CheckpointWriter:
+    """Writes a run's checkpoints in the background, one at a time.
+
+    Each `save` waits for the previous save (raising its error), then starts
+    the next and returns once the state is copied to host memory, so the
+    training that follows overlaps with the disk write. Leaving the ``with``
+    block waits for the last save; an exception leaving the block keeps going,
+    with a failed save noted on it. Every save is atomic: a crash at any point
+    leaves the previous checkpoint intact. A writer without a path saves
+    nothing.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        algorithm: "AbstractAlgorithm",
+        total_iterations: int,
+    ):
+        self._path = path
+        self._algorithm = algorithm
+        self._total_iterations = total_iterations
+        self._pending: SaveHandle | None = None
+
+    def save(self, state: TrainingState) -> None:
+        """Starts saving `state` once the previous save is complete.
+
+        Raises:
+            lerax.utils.SerializationError, OSError: the previous save failed.
+        """
+        if self._path is None:
+            return
+        self.wait()
+        self._pending = save_checkpoint(
+            self._path, self._algorithm, self._total_iterations, state, blocking=False
+        )
+
+    def wait(self) -> None:
+        """Waits for the pending save, if any, and raises its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.wait()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.__exit__(kind, error, traceback)
 
 
 def load_checkpoint(

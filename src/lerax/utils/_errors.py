@@ -1,9 +1,10 @@
-"""The one exception type of the serialization core, and how file values are quoted."""
+"""The exception types of the serialization core, and how file values are quoted."""
 
+import importlib
 import itertools
 from typing import Any, final
 
-__all__ = ["SerializationError", "cut", "quote"]
+__all__ = ["MissingExtraError", "SerializationError", "cut", "needs_extra", "quote"]
 
 # A file may hold megabytes in one string; messages show only this much of it.
 _QUOTE_LIMIT = 200
@@ -19,6 +20,40 @@ class SerializationError(ValueError):
     the leaf or field path (e.g. ``.action_head.weight``), what was expected and
     what was found. A missing file raises `FileNotFoundError` instead.
     """
+
+
+@final
+class MissingExtraError(ImportError):
+    """An optional feature needs a package that is not installed.
+
+    Raised when the feature is used, never when lerax is imported: distributed
+    saves through orbax-checkpoint (the ``orbax`` extra), safetensors files (the
+    ``safetensors`` extra) and ONNX export (the ``onnx`` extra). The message
+    names the extra to install, e.g. ``pip install 'lerax[orbax]'``.
+
+    Attributes:
+        extra: The name of the extra that provides the missing package.
+    """
+
+    def __init__(self, message: str, *, extra: str):
+        super().__init__(message)
+        self.extra = extra
+
+
+def needs_extra(module: str, extra: str, feature: str) -> Any:
+    """Imports `module` for `feature`, or raises `MissingExtraError` naming `extra`.
+
+    Raises:
+        MissingExtraError: if `module` cannot be imported.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingExtraError(
+            f"{feature} needs the {module.split('.')[0]} package ({e.msg}): "
+            f"pip install 'lerax[{extra}]'",
+            extra=extra,
+        ) from e
 
 
 def quote(value: Any) -> str:

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._dtypes import dtype_to_text
+from ._errors import SerializationError, cut
 from ._manifest import MAX_NPY_HEADER, PYTHON_KINDS, LeafRecord
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "leaf_kind",
     "npy_header",
     "npy_record",
+    "on_a_device",
     "parse_npy_header",
     "to_leaves",
 ]
@@ -177,24 +179,40 @@ def describe_record(rec: LeafRecord) -> str:
     return f"{rec.dtype.name}{list(rec.shape)}"
 
 
-def to_leaves(items: list[tuple[np.ndarray, str, Expected, str | None]]) -> list[Any]:
+def on_a_device(kind: str, exp: Expected) -> bool:
+    """Whether data stored as `kind` loads into `exp` as a JAX array."""
+    return exp.kind == "key" or kind not in (*PYTHON_KINDS, "generic", "numpy")
+
+
+def to_leaves(
+    items: list[tuple[np.ndarray, str, Expected, str | None]],
+    shardings: list[Any] | None = None,
+    paths: list[str] | None = None,
+    where: str = "",
+) -> list[Any]:
     """Turns raw stored data into leaves: each ``(data, kind, expected, impl)``
-    becomes a leaf of that kind, placed like the expected leaf."""
+    becomes a leaf of that kind; JAX arrays are placed on ``shardings[i]``
+    (None: the default device), or without `shardings` like the expected leaf.
+
+    Raises:
+        SerializationError: if an array does not fit its sharding (e.g. a
+            dimension the devices do not divide), naming ``paths[i]``.
+    """
     on_device = [
-        i
-        for i, (_, kind, exp, _) in enumerate(items)
-        if exp.kind == "key" or kind not in (*PYTHON_KINDS, "generic", "numpy")
+        i for i, (_, kind, exp, _) in enumerate(items) if on_a_device(kind, exp)
     ]
+    if shardings is None:
+        shardings = [_sharding(exp) for _, _, exp, _ in items]
     # One transfer for all leaves on the default device: per-array dispatch is
     # most of the cost of loading a small model. device_put (unlike jnp.asarray)
     # may use each freshly read, 64-byte aligned buffer in place on CPU.
-    default = [i for i in on_device if _sharding(items[i][2]) is None]
+    default = [i for i in on_device if shardings[i] is None]
     placed = dict(
         zip(default, jax.device_put([items[i][0] for i in default]), strict=True)
     )
     for i in on_device:
         if i not in placed:
-            placed[i] = jax.device_put(items[i][0], _sharding(items[i][2]))
+            placed[i] = _put(items[i][0], shardings[i], paths, i, where)
     leaves = []
     for i, (data, kind, exp, impl) in enumerate(items):
         if exp.kind == "key":
@@ -209,6 +227,19 @@ def to_leaves(items: list[tuple[np.ndarray, str, Expected, str | None]]) -> list
         else:
             leaves.append(np.array(data))  # an independent, writable copy
     return leaves
+
+
+def _put(
+    data: np.ndarray, sharding: Any, paths: list[str] | None, i: int, where: str
+) -> jax.Array:
+    try:
+        return jax.device_put(data, sharding)
+    except (ValueError, TypeError, RuntimeError) as e:
+        path = paths[i] if paths is not None else f"number {i}"
+        raise SerializationError(
+            f"{where}: leaf {cut(path)} ({data.dtype.name}{list(data.shape)}) cannot "
+            f"be placed on {cut(repr(sharding))}: {cut(str(e))}"
+        ) from None
 
 
 def _sharding(exp: Expected) -> Any:

@@ -38,6 +38,8 @@ __all__ = [
     "digest",
     "file_region",
     "key_type",
+    "parse_json",
+    "parse_leaf_type",
     "read_manifest",
 ]
 
@@ -155,12 +157,7 @@ def read_manifest(f: BinaryIO, where: str) -> Manifest | None:
     f.seek(start)
     if len(blob) != meta_len or digest(blob) != meta_digest:
         raise _fail(where, "metadata checksum mismatch: the file is corrupted")
-    try:
-        meta = json.loads(blob)
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
-        raise _fail(where, f"malformed lerax metadata ({cut(str(e))})") from None
-    if _nesting(blob) > _MAX_NESTING:
-        raise _fail(where, f"lerax metadata nested deeper than {_MAX_NESTING} levels")
+    meta = parse_json(blob, where)
     payload_size = end - start - FOOTER.size - meta_len
     try:
         manifest = _parse(meta, version, payload_size)
@@ -244,6 +241,31 @@ def _parse(meta: Any, footer_version: int, payload_size: int) -> Manifest:
 
 
 def _parse_leaf(rec: dict[str, Any], offset: int) -> LeafRecord:
+    leaf = parse_leaf_type(rec)
+    where = f"at leaf {quote(leaf.path)}"
+    header = _count(rec, "header")
+    if not 0 < header <= MAX_NPY_HEADER:
+        raise ValueError(f"bad .npy header length {where}")
+    nbytes = _count(rec, "nbytes")
+    if nbytes != leaf.nbytes:
+        raise ValueError(f"the byte count does not match dtype and shape {where}")
+    if _count(rec, "offset") != offset:
+        raise ValueError(f"leaf records are not contiguous {where}")
+    return dataclasses.replace(
+        leaf, offset=offset, header=header, checksum=_get(rec, "checksum", (str,))
+    )
+
+
+def parse_leaf_type(rec: dict[str, Any]) -> LeafRecord:
+    """What a leaf record says the leaf is: path, kind, dtype, shape and, for a
+    PRNG key, its key dtype and implementation, all checked to be consistent.
+
+    The record's position is not read: `offset` and `header` are 0, `checksum`
+    is empty, and `nbytes` is computed from the dtype and shape.
+
+    Raises:
+        ValueError: naming what is malformed.
+    """
     path = _get(rec, "path", (str,))
     where = f"at leaf {quote(path)}"
     kind = _get(rec, "kind", (str,))
@@ -273,27 +295,34 @@ def _parse_leaf(rec: dict[str, Any], offset: int) -> LeafRecord:
             raise ValueError(f"JAX has no {dtype} arrays {where}")
     elif kind != "numpy":
         raise ValueError(f"unknown leaf kind {quote(kind)} {where}")
-    header = _count(rec, "header")
-    if not 0 < header <= MAX_NPY_HEADER:
-        raise ValueError(f"bad .npy header length {where}")
-    nbytes = _count(rec, "nbytes")
-    # Dims are below 2**62 and at most 64, so this product is cheap to compute.
-    if nbytes != math.prod(shape) * dtype.itemsize:
-        raise ValueError(f"the byte count does not match dtype and shape {where}")
-    if _count(rec, "offset") != offset:
-        raise ValueError(f"leaf records are not contiguous {where}")
     return LeafRecord(
         path=path,
         kind=kind,
         dtype=dtype,
         shape=shape,
-        offset=offset,
-        header=header,
-        nbytes=nbytes,
-        checksum=_get(rec, "checksum", (str,)),
+        offset=0,
+        header=0,
+        # Dims are below 2**62 and at most 64, so this product is cheap to compute.
+        nbytes=math.prod(shape) * dtype.itemsize,
+        checksum="",
         key_dtype=key_dtype,
         impl=impl,
     )
+
+
+def parse_json(blob: bytes, where: str) -> Any:
+    """Parses lerax metadata: JSON text, nested at most a couple of hundred levels.
+
+    Raises:
+        SerializationError: if `blob` is not such JSON.
+    """
+    try:
+        meta = json.loads(blob)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise _fail(where, f"malformed lerax metadata ({cut(str(e))})") from None
+    if _nesting(blob) > _MAX_NESTING:
+        raise _fail(where, f"lerax metadata nested deeper than {_MAX_NESTING} levels")
+    return meta
 
 
 def key_type(impl: str) -> tuple[Any, tuple[int, ...]]:

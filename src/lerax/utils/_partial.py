@@ -19,6 +19,7 @@ from ._errors import SerializationError, cut
 from ._evolution import upgrade
 from ._files import PathOrFile, opened_for_reading
 from ._manifest import Manifest, read_manifest
+from ._placement import Placement, check_placement
 from ._reader import read_leaves
 from ._structure import rebuild
 
@@ -166,6 +167,7 @@ def read_part(
     where: str,
     components: tuple[Key, ...],
     like: Any = None,
+    placement: Placement | None = None,
 ) -> Any:
     """Loads the part of a lerax file at `components`, reading only its leaves.
 
@@ -203,21 +205,37 @@ def read_part(
     if leaves:
         f.seek(f.tell() + leaves[0].offset)
     part = dataclasses.replace(manifest, leaves=leaves, fields=fields, tree=None)
-    loaded = read_leaves(f, part, skeleton, where, key)
+    loaded = read_leaves(f, part, skeleton, where, key, placement)
     return upgrade(loaded, where) if outdated else loaded
 
 
 @overload
-def load_leaves(path_or_file: PathOrFile, prefix: str = "", *, like: T) -> T: ...
+def load_leaves(
+    path_or_file: PathOrFile,
+    prefix: str = "",
+    *,
+    like: T,
+    placement: Placement | None = None,
+) -> T: ...
 
 
 @overload
 def load_leaves(
-    path_or_file: PathOrFile, prefix: str = "", *, like: None = None
+    path_or_file: PathOrFile,
+    prefix: str = "",
+    *,
+    like: None = None,
+    placement: Placement | None = None,
 ) -> Any: ...
 
 
-def load_leaves(path_or_file: PathOrFile, prefix: str = "", *, like: Any = None) -> Any:
+def load_leaves(
+    path_or_file: PathOrFile,
+    prefix: str = "",
+    *,
+    like: Any = None,
+    placement: Placement | None = None,
+) -> Any:
     """Loads one part of a saved object, reading only that part's bytes.
 
     ```python
@@ -236,6 +254,8 @@ def load_leaves(path_or_file: PathOrFile, prefix: str = "", *, like: Any = None)
             which decides its structure as in `load_tree`. Without it, the part
             is rebuilt from the structure the file records (files written by
             ``Serializable.serialize``), as a no-argument load does.
+        placement: Where the loaded JAX arrays go, as for `load_tree` (see
+            `placed`).
 
     Returns:
         The part, with every stored leaf read from the file and checked against
@@ -247,13 +267,15 @@ def load_leaves(path_or_file: PathOrFile, prefix: str = "", *, like: Any = None)
             is a plain equinox or lerax 0.0.x file (they have no index of their
             leaves: load them whole), or the part does not fit `like`.
         ValueError: if `prefix` is not a path.
+        TypeError: if `placement` is not a device, a sharding or a function.
     """
     components = parse_prefix(prefix)
+    check_placement(placement)
     with opened_for_reading(path_or_file) as (f, where):
         manifest = read_manifest(f, where)
         if manifest is None:
             raise no_index(where)
-        return read_part(f, manifest, where, components, like)
+        return read_part(f, manifest, where, components, like, placement)
 
 
 def no_index(where: str) -> SerializationError:

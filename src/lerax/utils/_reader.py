@@ -9,11 +9,18 @@ import xxhash
 
 from ._check import check_manifest, stored_leaves
 from ._errors import SerializationError
-from ._leaves import npy_header, parse_npy_header, to_leaves
+from ._leaves import (
+    Expected,
+    npy_header,
+    on_a_device,
+    parse_npy_header,
+    to_leaves,
+)
 from ._manifest import MAX_NPY_HEADER, Manifest, file_region
+from ._placement import Placement, current_placement, target
 from ._upstream import check_fingerprint, read_fingerprint
 
-__all__ = ["read_leaves", "read_npy_header"]
+__all__ = ["read_leaves", "read_npy_header", "replace_stored"]
 
 
 def _fail(where: str, message: str) -> SerializationError:
@@ -61,6 +68,7 @@ def read_leaves(
     skeleton: Any,
     where: str,
     prefix: str = "",
+    placement: Placement | None = None,
 ) -> Any:
     """Reads the stored leaves into `skeleton`; checks everything first.
 
@@ -68,13 +76,15 @@ def read_leaves(
     for a partial load the first leaf of the part (`manifest` then lists the
     part's leaves only, and `prefix` is the part's path). Without a manifest, `f`
     holds a plain equinox file or a lerax 0.0.x file, whose structure fingerprint
-    is checked first.
+    is checked first. JAX arrays are placed by `placement`, else by the innermost
+    `placed` block, else like the skeleton's leaves (see `_placement`).
     """
+    placement = current_placement(placement)
     if manifest is None:
         fingerprint = read_fingerprint(f)
         if fingerprint is not None:
             check_fingerprint(fingerprint, skeleton, where)
-        return _read_plain(f, skeleton, where)
+        return _read_plain(f, skeleton, where, placement)
     stored = check_manifest(manifest, skeleton, where, prefix)
     items = []
     for (path, exp), rec in zip(stored, manifest.leaves, strict=True):
@@ -103,11 +113,32 @@ def read_leaves(
             )
         data = _view(buf[rec.header :], rec.dtype, rec.shape, fortran)
         items.append((data, rec.kind, exp, rec.impl))
-    paths = [path[len(prefix) :] for path, _ in stored]
-    return _replace_stored(skeleton, dict(zip(paths, to_leaves(items), strict=True)))
+    full = [path for path, _ in stored]
+    targets = _targets(placement, stored, [item[1] for item in items], where)
+    leaves = to_leaves(items, targets, full, where)
+    paths = [path[len(prefix) :] for path in full]
+    return replace_stored(skeleton, dict(zip(paths, leaves, strict=True)))
 
 
-def _replace_stored(skeleton: Any, new: dict[str, Any]) -> Any:
+def _targets(
+    placement: Placement | None,
+    stored: list[tuple[str, Expected]],
+    kinds: list[str],
+    where: str,
+) -> list[Any] | None:
+    """The sharding of each stored leaf that loads as a JAX array (None: the
+    default device); without a placement, None: like the skeleton's leaves."""
+    if placement is None:
+        return None
+    return [
+        target(placement, path, exp, where) if on_a_device(kind, exp) else None
+        for (path, exp), kind in zip(stored, kinds, strict=True)
+    ]
+
+
+def replace_stored(skeleton: Any, new: dict[str, Any]) -> Any:
+    """`skeleton` with the leaves at the paths of `new` replaced."""
+
     def replace(key_path: Any, leaf: Any) -> Any:
         return new.get(jtu.keystr(key_path), leaf)
 
@@ -144,7 +175,9 @@ def read_npy_header(f: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
     return parse_npy_header(prefix + rest)
 
 
-def _read_plain(f: BinaryIO, skeleton: Any, where: str) -> Any:
+def _read_plain(
+    f: BinaryIO, skeleton: Any, where: str, placement: Placement | None
+) -> Any:
     """Reads a file written by plain ``eqx.tree_serialise_leaves``.
 
     Each .npy header is checked against the skeleton before its data is read.
@@ -202,4 +235,6 @@ def _read_plain(f: BinaryIO, skeleton: Any, where: str) -> Any:
             f"{hint}: the file is corrupted or does not belong to this object",
         )
     paths = [path for path, _ in stored]
-    return _replace_stored(skeleton, dict(zip(paths, to_leaves(items), strict=True)))
+    targets = _targets(placement, stored, [item[1] for item in items], where)
+    leaves = to_leaves(items, targets, paths, where)
+    return replace_stored(skeleton, dict(zip(paths, leaves, strict=True)))

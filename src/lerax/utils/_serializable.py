@@ -17,6 +17,7 @@ from ._files import PathOrFile, opened_for_reading, opened_for_writing
 from ._leaves import NumpySpec
 from ._manifest import Manifest, read_manifest
 from ._partial import navigate, no_index, parse_prefix, read_part
+from ._placement import Placement, check_placement
 from ._reader import read_leaves
 from ._structure import rebuild
 from ._trust import class_name, lookup_class, register_class
@@ -26,6 +27,7 @@ from ._writer import prepare_tree, write_prepared
 __all__ = ["Serializable", "load"]
 
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound="Serializable")
 
 
 class _SerializableMeta(type(eqx.Module)):  # pyright: ignore[reportGeneralTypeIssues]
@@ -133,7 +135,9 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
         no weights are initialised) and the file must fit it (for a lerax 0.0.x
         file, its structure fingerprint too). Either way everything is checked
         before any array is read, and every stored leaf comes from the file. To
-        load one part only, see `deserialize_subtree`.
+        load one part only, see `deserialize_subtree`. Loaded JAX arrays go to
+        JAX's default device, or where a `lerax.utils.placed` block around the
+        call says (keywords here all belong to the constructor).
 
         Args:
             path_or_file: a path or a binary file object.
@@ -147,32 +151,7 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
                 class or function the loader does not trust, or does not fit the
                 skeleton; the message names the leaf or field.
         """
-        with opened_for_reading(path_or_file) as (f, where):
-            manifest = read_manifest(f, where)
-            if args or kwargs:
-                _check_named(cls, manifest, where)
-                return read_leaves(f, manifest, _skeleton(cls, args, kwargs), where)
-            if manifest is None:
-                raise _needs_arguments(cls, f, where)
-            target = _recorded_class(cls, manifest, where)
-            try:
-                skeleton, outdated = rebuild(manifest.tree, manifest.leaves)
-            except ValueError as e:
-                raise SerializationError(
-                    f"{where}: cannot rebuild the object: {e}"
-                ) from None
-            root = (
-                skeleton.layout.cls
-                if isinstance(skeleton, Outdated)
-                else type(skeleton)
-            )
-            if root is not target:
-                raise SerializationError(
-                    f"{where}: the recorded structure is not a "
-                    f"{cut(manifest.class_name)}"
-                )
-            loaded = read_leaves(f, manifest, skeleton, where)
-            return upgrade(loaded, where) if outdated else loaded
+        return _load(cls, path_or_file, args, kwargs, None)
 
     @classmethod
     def deserialize_subtree(
@@ -224,6 +203,38 @@ class Serializable(eqx.Module, metaclass=_SerializableMeta):
             else:
                 _check_named(cls, manifest, where)
             return read_part(f, manifest, where, components, like)
+
+
+def _load(
+    cls: type[_S],
+    path_or_file: PathOrFile,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    placement: Placement | None,
+) -> _S:
+    """`Serializable.deserialize`, with the placement of `load`."""
+    with opened_for_reading(path_or_file) as (f, where):
+        manifest = read_manifest(f, where)
+        if args or kwargs:
+            _check_named(cls, manifest, where)
+            skeleton = _skeleton(cls, args, kwargs)
+            return read_leaves(f, manifest, skeleton, where, placement=placement)
+        if manifest is None:
+            raise _needs_arguments(cls, f, where)
+        target = _recorded_class(cls, manifest, where)
+        try:
+            skeleton, outdated = rebuild(manifest.tree, manifest.leaves)
+        except ValueError as e:
+            raise SerializationError(
+                f"{where}: cannot rebuild the object: {e}"
+            ) from None
+        root = skeleton.layout.cls if isinstance(skeleton, Outdated) else type(skeleton)
+        if root is not target:
+            raise SerializationError(
+                f"{where}: the recorded structure is not a {cut(manifest.class_name)}"
+            )
+        loaded = read_leaves(f, manifest, skeleton, where, placement=placement)
+        return upgrade(loaded, where) if outdated else loaded
 
 
 def _check_named(cls: type, manifest: Manifest | None, where: str) -> None:
@@ -296,10 +307,32 @@ def _recorded_class(cls: type, manifest: Manifest, where: str) -> type:
     return target
 
 
-def load(path_or_file: PathOrFile) -> Serializable:
+def load(
+    path_or_file: PathOrFile, *, placement: Placement | None = None
+) -> Serializable:
     """Loads any Serializable from its file, as the class recorded in it.
 
     Only registered classes can be rebuilt (a `Serializable` subclass registers
     itself when its module is imported); nothing named in the file is imported.
+
+    ```python
+    policy = lerax.utils.load("policy.eqx")
+    policy = lerax.utils.load("policy.eqx", placement=jax.devices()[1])
+    ```
+
+    Args:
+        path_or_file: A path or a binary file object.
+        placement: Where the loaded JAX arrays go: a `jax.Device`, a
+            `jax.sharding.Sharding` for every array, or a function
+            ``(path, jax.ShapeDtypeStruct)`` returning a device, a sharding or
+            None for each (see `placed`). By default, the innermost `placed`
+            block's, else JAX's default device.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        SerializationError: if the file is damaged, names a class or function
+            the loader does not trust, or an array does not fit `placement`.
+        TypeError: if `placement` is not a device, a sharding or a function.
     """
-    return Serializable.deserialize(path_or_file)
+    check_placement(placement)
+    return _load(Serializable, path_or_file, (), {}, placement)
