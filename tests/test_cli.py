@@ -114,6 +114,8 @@ def test_train_resume_and_eval(tmp_path, capsys):
         "history.csv",
     }
     assert len((run / "history.csv").read_text().splitlines()) == 3  # header + 2
+    assert main(["plot", str(run), "--metric", "entropy"]) == 0
+    assert (run / "curves.png").stat().st_size > 1000
     first = load(run / "policy.eqx")
     # Resuming a finished run returns its policy as is.
     assert main([*args, "--checkpoint-every", "1", "--resume"]) == 0

@@ -2,7 +2,7 @@
 
 import abc
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import equinox as eqx
@@ -13,8 +13,9 @@ from lerax.env import AbstractEnv
 from lerax.utils import Serializable
 
 from . import _progress
-from ._checkpoint import load_checkpoint, save_checkpoint
+from ._checkpoint import CheckpointWriter, load_checkpoint
 from ._history import History, record
+from ._logging import AbstractLogger
 from ._policies import Policy
 from ._state import TrainingState
 
@@ -115,6 +116,7 @@ class AbstractAlgorithm(Serializable):
         checkpoint_every: int | None = None,
         resume_from: str | os.PathLike[str] | None = None,
         callback: Callback | None = None,
+        logger: AbstractLogger | Sequence[AbstractLogger] | None = None,
     ) -> PolicyT:
         """Trains `policy` on `env` and returns the trained policy.
 
@@ -130,6 +132,7 @@ class AbstractAlgorithm(Serializable):
             checkpoint_every=checkpoint_every,
             resume_from=resume_from,
             callback=callback,
+            logger=logger,
         )
         return policy
 
@@ -145,6 +148,7 @@ class AbstractAlgorithm(Serializable):
         checkpoint_every: int | None = None,
         resume_from: str | os.PathLike[str] | None = None,
         callback: Callback | None = None,
+        logger: AbstractLogger | Sequence[AbstractLogger] | None = None,
     ) -> tuple[PolicyT, History]:
         """Trains `policy` on `env`; returns it with the per-iteration history.
 
@@ -167,7 +171,10 @@ class AbstractAlgorithm(Serializable):
                 is continued instead (pass any key of the same type).
             progress_bar: Show a tqdm bar with the latest mean episode return.
             checkpoint_path: Where to save the training state (atomically), after
-                every chunk. Without `checkpoint_every`, once at the end.
+                every chunk. Without `checkpoint_every`, once at the end. Each
+                save is written on a background thread while the next chunk
+                runs; the previous save completes before the next starts, and
+                the last before this method returns (or raises).
             checkpoint_every: Iterations per jitted chunk, i.e. how often the
                 checkpoint is written and the callback called. Keep it the same
                 when resuming.
@@ -177,7 +184,13 @@ class AbstractAlgorithm(Serializable):
                 returns its policy as is.
             callback: Called on the host after each chunk as
                 ``callback(timesteps, policy)``; returning True stops training
-                (the history then ends at that iteration).
+                (the history then ends at that iteration). It runs while the
+                chunk's checkpoint is being written; `lerax.utils.wait_for_saves`
+                waits for it.
+            logger: One or more loggers (`CSVLogger`, `TensorBoardLogger`,
+                `ConsoleLogger`) given the history after each chunk; a resumed
+                run's curves continue where the checkpoint left them. They are
+                closed when training ends.
 
         Returns:
             ``(policy, history)``.
@@ -206,22 +219,40 @@ class AbstractAlgorithm(Serializable):
             )
             state = load_checkpoint(resume_from, self, total_iterations, like)
         steps = self.steps_per_iteration
-        iteration = int(state.iteration)
-        with _progress.progress_bar(
-            progress_bar,
-            total_timesteps=total_iterations * steps,
-            initial_timesteps=iteration * steps,
-            steps_per_iteration=steps,
+        iteration = logged = int(state.iteration)
+        loggers = (
+            []
+            if logger is None
+            else [logger]
+            if isinstance(logger, AbstractLogger)
+            else list(logger)
+        )
+        # Checkpoints are written in the background while the next chunk runs;
+        # leaving the block waits for the last one.
+        with (
+            CheckpointWriter(checkpoint_path, self, total_iterations) as checkpoints,
+            _progress.progress_bar(
+                progress_bar,
+                total_timesteps=total_iterations * steps,
+                initial_timesteps=iteration * steps,
+                steps_per_iteration=steps,
+            ),
         ):
             while iteration < total_iterations:
                 state = _run_chunk(
                     self, env, state, chunk, total_iterations, progress_bar
                 )
                 iteration = int(state.iteration)
-                if checkpoint_path is not None:
-                    save_checkpoint(checkpoint_path, self, total_iterations, state)
+                checkpoints.save(state)
+                if loggers:
+                    history = History.from_arrays(state.history, iteration, steps)
+                    for each in loggers:
+                        each.log(history, logged)
+                    logged = iteration
                 if callback is not None and callback(iteration * steps, state.policy):
                     break
+        for each in loggers:
+            each.close()
         history = History.from_arrays(state.history, iteration, steps)
         return cast(PolicyT, state.policy), history
 

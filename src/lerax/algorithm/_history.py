@@ -1,13 +1,17 @@
 """Per-iteration training curves returned by ``learn_with_history``."""
 
+import csv
 import dataclasses
+import os
 from collections.abc import Mapping
-from typing import final
+from typing import Any, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, Shaped
+
+from lerax.utils import MissingExtraError
 
 # Recorded by every algorithm; the rest of an algorithm's metrics go to `metrics`.
 EPISODE_METRICS = ("episode_return", "episode_length", "num_episodes")
@@ -110,3 +114,101 @@ class History:
             num_episodes=num_episodes,
             metrics=rows,
         )
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every per-iteration series by name, `timesteps` first."""
+        return {
+            "timesteps": self.timesteps,
+            "episode_return": self.episode_return,
+            "episode_length": self.episode_length,
+            "num_episodes": self.num_episodes,
+            **self.metrics,
+        }
+
+    def to_csv(self, path: str | os.PathLike[str]) -> None:
+        """Writes one row per iteration (an empty cell where a value is NaN)."""
+        columns = self.columns()
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            for row in zip(*columns.values(), strict=True):
+                writer.writerow(["" if v != v else repr(v.item()) for v in row])
+
+    @classmethod
+    def read_csv(cls, path: str | os.PathLike[str]) -> "History":
+        """Reads a history written by `to_csv` (e.g. a run folder's history.csv).
+
+        Raises:
+            ValueError: if the file lacks a column `History` needs.
+        """
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            raise ValueError(f"{path}: an empty history file")
+        names, values = rows[0], rows[1:]
+        data = {
+            name: np.array([float(r[i]) if r[i] else np.nan for r in values])
+            for i, name in enumerate(names)
+        }
+        missing = {"timesteps", *EPISODE_METRICS} - set(data)
+        if missing:
+            raise ValueError(f"{path}: no column {', '.join(sorted(missing))}")
+        return cls(
+            timesteps=data.pop("timesteps").astype(np.int64),
+            episode_return=data.pop("episode_return"),
+            episode_length=data.pop("episode_length"),
+            num_episodes=data.pop("num_episodes").astype(np.int64),
+            metrics=data,
+        )
+
+    def plot(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        metrics: tuple[str, ...] = ("episode_return", "episode_length"),
+    ) -> Any:
+        """Plots training curves against timesteps (needs matplotlib).
+
+        Args:
+            path: Where to save the figure (PNG, SVG, PDF by suffix); None to
+                only return it.
+            metrics: The series to plot, one panel each: names of `columns`.
+
+        Returns:
+            The matplotlib figure.
+
+        Raises:
+            MissingExtraError: if matplotlib is not installed (the ``plot``
+                extra: ``pip install "lerax[plot]"``).
+            KeyError: for an unknown metric name.
+        """
+        try:
+            import matplotlib
+
+            if path is not None:
+                matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError as e:
+            raise MissingExtraError(
+                "History.plot needs matplotlib: pip install 'lerax[plot]'",
+                extra="plot",
+            ) from e
+        columns = self.columns()
+        unknown = [m for m in metrics if m not in columns]
+        if unknown:
+            raise KeyError(f"unknown metrics {unknown}; known: {list(columns)}")
+        figure, axes = plt.subplots(
+            len(metrics), 1, figsize=(7, 2.6 * len(metrics)), sharex=True, squeeze=False
+        )
+        for ax, name in zip(axes[:, 0], metrics, strict=True):
+            # Iterations where no episode ended have NaN returns: skip them.
+            values = np.asarray(columns[name], dtype=np.float64)
+            finite = np.isfinite(values)
+            ax.plot(self.timesteps[finite], values[finite], lw=1.5)
+            ax.set_ylabel(name.replace("_", " "))
+            ax.grid(alpha=0.3)
+        axes[-1, 0].set_xlabel("timesteps")
+        figure.tight_layout()
+        if path is not None:
+            figure.savefig(path, dpi=110)
+        return figure

@@ -41,6 +41,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
 
+    p = sub.add_parser("plot", help="plot a run folder's training curves")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--output", type=Path, default=None, help="image (curves.png)")
+    p.add_argument(
+        "--metric",
+        dest="metrics",
+        action="append",
+        default=None,
+        help="a series of history.csv (repeatable; default: return and length)",
+    )
+
     p = sub.add_parser("train", help="train a policy on a registered env")
     p.add_argument("env_id", help="e.g. CartPole-v1 (see lerax.env.registered_ids)")
     p.add_argument("--algo", default="PPO", help="algorithm (default PPO)")
@@ -127,6 +138,11 @@ def _run(args: argparse.Namespace) -> int:
         lines = diff_files(args.a, args.b)
         print("\n".join(lines) if lines else "no differences")
         return 1 if lines else 0
+    if args.command == "plot":
+        from ._train import plot_run
+
+        print(plot_run(args.run_dir, output=args.output, metrics=args.metrics))
+        return 0
     if not args.no_compile_cache:
         enable_compilation_cache(cache_dir())
     from ._train import evaluate_file, parse_settings, train

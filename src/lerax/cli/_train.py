@@ -1,23 +1,21 @@
 """``lerax train`` and ``lerax eval``: a run folder from an env id, and back."""
 
 import ast
-import csv
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 
 import lerax
-from lerax.algorithm import evaluate
+from lerax.algorithm import CSVLogger, History, evaluate
 from lerax.env import make, record_video
 from lerax.utils import load
 
 from ._tables import ALGORITHMS, POLICIES, lookup
 
-__all__ = ["evaluate_file", "parse_settings", "train"]
+__all__ = ["evaluate_file", "parse_settings", "plot_run", "train"]
 
 RUN_FILE = "run.json"
 POLICY_FILE = "policy.eqx"
@@ -112,11 +110,11 @@ def train(
         checkpoint_path=checkpoint,
         checkpoint_every=checkpoint_every,
         resume_from=checkpoint if resume else None,
+        logger=CSVLogger(output / HISTORY_FILE),
     )
     jax.block_until_ready(trained)
     seconds = time.perf_counter() - start
     trained.serialize(output / POLICY_FILE)
-    _write_history(output / HISTORY_FILE, history)
     returns = evaluate(env, trained, key=eval_key, num_episodes=episodes)
     return {
         "timesteps": int(history.timesteps[-1]) if len(history) else 0,
@@ -127,24 +125,14 @@ def train(
     }
 
 
-def _write_history(path: Path, history: Any) -> None:
-    columns = {
-        "timesteps": history.timesteps,
-        "episode_return": history.episode_return,
-        "episode_length": history.episode_length,
-        "num_episodes": history.num_episodes,
-        **history.metrics,
-    }
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        for row in zip(*columns.values(), strict=True):
-            writer.writerow([_cell(v) for v in row])
-
-
-def _cell(value: Any) -> str:
-    value = np.asarray(value).item()
-    return "" if isinstance(value, float) and value != value else repr(value)
+def plot_run(
+    run_dir: Path, *, output: Path | None = None, metrics: list[str] | None = None
+) -> Path:
+    """Plots a run folder's ``history.csv`` (matplotlib); returns the image path."""
+    history = History.read_csv(run_dir / HISTORY_FILE)
+    path = output or run_dir / "curves.png"
+    history.plot(path, metrics=tuple(metrics or ("episode_return", "episode_length")))
+    return path
 
 
 def evaluate_file(
