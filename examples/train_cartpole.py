@@ -5,8 +5,10 @@ Usage::
     python examples/train_cartpole.py [--output DIR] [--timesteps 100000] [--seed 0]
 
 The policy is written to ``DIR/cartpole_policy.eqx`` (by default a new temporary
-folder, printed at the end). Exits with status 1 if the reloaded policy's actions
-differ from the trained policy's.
+folder, printed at the end), and a GIF of the reloaded policy balancing the pole
+for one episode to ``DIR/cartpole.gif`` (``--no-video`` skips it; writing it
+needs lerax's video extra, ``pip install "lerax[video]"``). Exits with status 1 if
+the reloaded policy's actions differ from the trained policy's.
 """
 
 import argparse
@@ -19,7 +21,7 @@ import jax
 import numpy as np
 
 from lerax.algorithm import PPO, evaluate
-from lerax.env import CartPole
+from lerax.env import CartPole, record_video
 from lerax.policy import MLPActorCriticPolicy
 
 
@@ -35,6 +37,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=True
+    )
+    parser.add_argument(
+        "--video",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write cartpole.gif, an episode of the reloaded policy",
     )
     args = parser.parse_args()
     output = args.output or Path(tempfile.mkdtemp(prefix="lerax-cartpole-"))
@@ -66,6 +74,12 @@ def main() -> int:
         np.array_equal(returns, loaded_returns)
     )
 
+    video = None
+    if args.video:
+        video = record_video(
+            env, loaded, output / "cartpole.gif", key=jax.random.fold_in(eval_key, 1)
+        )
+
     recent = history.episode_return[-10:]
     print(f"timesteps:        {int(history.timesteps[-1]):,}")
     print(f"training time:    {seconds:.1f} s (compilation included)")
@@ -77,6 +91,8 @@ def main() -> int:
     )
     print(f"policy file:      {path} ({path.stat().st_size:,} bytes)")
     print(f"same actions:     {same} (on {len(keys):,} observations)")
+    if video is not None:
+        print(f"video:            {video} ({video.stat().st_size:,} bytes)")
     return 0 if same else 1
 
 

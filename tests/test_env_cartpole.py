@@ -2,6 +2,7 @@
 
 import math
 import operator
+from typing import Any
 
 import equinox as eqx
 import gymnasium
@@ -12,10 +13,10 @@ import pytest
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from lerax.env import AbstractEnv, Box, CartPole, CartPoleState, Discrete
-from lerax.env._cartpole import _uniform4
+from lerax.env._uniform import uniform4
 
 # Physical parameters differing from the defaults in every field.
-CUSTOM = {
+CUSTOM: dict[str, Any] = {
     "gravity": 11.0,
     "masscart": 1.5,
     "masspole": 0.2,
@@ -193,6 +194,7 @@ def test_defaults_match_gymnasium():
     ]:
         assert getattr(env, name) == getattr(gym_inner, name), name
     assert env.max_episode_steps == gymnasium.spec("CartPole-v1").max_episode_steps
+    assert not env.check_actions
     assert isinstance(env, AbstractEnv)
     assert env.action_space == Discrete(2)
     assert isinstance(env.observation_space, Box)
@@ -303,7 +305,7 @@ def test_reset_distribution():
 def test_reset_uses_all_23_random_bits_of_each_value():
     """Each reset variable is k / 2**23 scaled to [-0.05, 0.05), every bit of k fair."""
     keys = jax.random.split(jax.random.key(1), 20_000)
-    unit = np.asarray(jax.vmap(_uniform4)(keys))
+    unit = np.asarray(jax.vmap(uniform4)(keys))
     assert unit.dtype == np.float32 and unit.shape == (20_000, 4)
     assert unit.min() >= 0.0 and unit.max() < 1.0
     k = unit.astype(np.float64) * 2**23
@@ -406,20 +408,25 @@ def test_equality():
     assert CartPole(gravity=9.8) == CartPole()
     assert CartPole(gravity=3.0) != CartPole()
     assert CartPole(max_episode_steps=10) != CartPole()
+    assert CartPole(check_actions=True) != CartPole()
 
 
 def test_serialization_round_trip(tmp_path):
-    env = CartPole(gravity=3.5, force_mag=12.0, max_episode_steps=200)
+    kwargs = {
+        "gravity": 3.5,
+        "force_mag": 12.0,
+        "max_episode_steps": 200,
+        "check_actions": True,
+    }
+    env = CartPole(**kwargs)
     path = tmp_path / "env.eqx"
     env.serialize(path)
-    for loaded in [
-        CartPole.deserialize(path),
-        CartPole.deserialize(path, gravity=3.5, force_mag=12.0, max_episode_steps=200),
-    ]:
+    for loaded in [CartPole.deserialize(path), CartPole.deserialize(path, **kwargs)]:
         assert type(loaded) is CartPole
         assert loaded == env
         assert loaded.gravity == 3.5
         assert loaded.max_episode_steps == 200
+        assert loaded.check_actions is True
         state, obs, _ = loaded.reset(key=jax.random.key(0))
         expected = env.reset(key=jax.random.key(0))
         np.testing.assert_array_equal(obs, expected[1])
