@@ -10,7 +10,8 @@ from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 from lerax.env import AbstractEnv
 
 from . import _policies
-from ._policies import Policy, PolicyState
+from ._policies import ActionMask, Policy, PolicyState
+from ._rollout import clip_to_space
 
 
 def evaluate(
@@ -26,7 +27,11 @@ def evaluate(
 
     The episodes run as one jitted, vmapped `jax.lax.while_loop` until every one
     has ended (terminated or truncated). A stateful policy starts each episode from
-    ``policy.reset`` and threads its state through the episode.
+    ``policy.reset`` and threads its state through the episode. Actions honour
+    the env's ``info["action_mask"]`` when it gives one, and are clipped to the
+    bounds of a floating `Box` action space, as in training. A
+    `lerax.policy.NormalizedPolicy` on an environment that normalises its own
+    observations acts through its inner policy, as `PPO` trains it.
 
     Args:
         env: The environment (unbatched).
@@ -48,7 +53,7 @@ def evaluate(
         raise ValueError(f"max_steps must be positive or None, got {max_steps!r}")
     return _evaluate(
         env,
-        policy,
+        _policies.acting_policy(policy, env),
         key,
         int(num_episodes),
         bool(deterministic),
@@ -62,6 +67,7 @@ class _Episode(eqx.Module):
 
     env_state: PyTree[Array]
     observation: PyTree[Array]
+    action_mask: ActionMask
     policy_state: PolicyState
     total: Float[Array, ""]
     ended: Bool[Array, ""]
@@ -87,18 +93,26 @@ def _evaluate(
         key, action_key, env_key = jax.random.split(episode.key, 3)
         if deterministic:
             policy_state, action = _policies.predict(
-                policy, episode.policy_state, episode.observation
+                policy,
+                episode.policy_state,
+                episode.observation,
+                action_mask=episode.action_mask,
             )
         else:
             policy_state, action, _, _ = _policies.sample(
-                policy, episode.policy_state, episode.observation, key=action_key
+                policy,
+                episode.policy_state,
+                episode.observation,
+                key=action_key,
+                action_mask=episode.action_mask,
             )
-        env_state, observation, reward, terminated, truncated, _ = env.step(
-            episode.env_state, action, key=env_key
+        env_state, observation, reward, terminated, truncated, info = env.step(
+            episode.env_state, clip_to_space(env.action_space, action), key=env_key
         )
         return _Episode(
             env_state=env_state,
             observation=observation,
+            action_mask=_policies.action_mask(info),
             policy_state=policy_state,
             total=episode.total + reward,
             ended=terminated | truncated,
@@ -108,10 +122,11 @@ def _evaluate(
 
     def run(key: Key[Array, ""]) -> Float[Array, ""]:
         key, env_key, policy_key = jax.random.split(key, 3)
-        env_state, observation, _ = env.reset(key=env_key)
+        env_state, observation, info = env.reset(key=env_key)
         start = _Episode(
             env_state=env_state,
             observation=observation,
+            action_mask=_policies.action_mask(info),
             policy_state=_policies.initial_state(policy, key=policy_key),
             total=jnp.array(0.0, jnp.float32),
             ended=jnp.array(False),

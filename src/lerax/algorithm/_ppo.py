@@ -16,7 +16,7 @@ from . import _policies
 from ._base import AbstractAlgorithm
 from ._gae import generalized_advantage_estimation
 from ._history import empty_history
-from ._policies import Policy, PolicyState
+from ._policies import ActionMask, Policy, PolicyState
 from ._rollout import Transitions, collect_rollout, start_rollout
 from ._state import TrainingState
 
@@ -29,6 +29,7 @@ class _Batch(eqx.Module):
     """Training samples, flattened over time and environments."""
 
     observation: PyTree[Array]
+    action_mask: ActionMask
     policy_state: PolicyState
     action: Array
     log_prob: Float[Array, " batch"]
@@ -53,6 +54,18 @@ class PPO(AbstractAlgorithm):
     environment carries its recurrent state, reset with ``policy.reset`` when an
     episode ends; the state before each step is stored, so the loss re-evaluates
     each step from its stored state (no backpropagation through time).
+
+    Works with action masks: when the environment puts a boolean
+    ``info["action_mask"]`` in the info of `reset` and `step` (see ``docs/env.md``),
+    each action is sampled under the mask of its observation, and the loss
+    re-evaluates it under the same, stored mask.
+
+    Actions of a floating `Box` action space are clipped to its bounds before the
+    environment steps, as in Stable-Baselines3; the rollout keeps the sampled
+    action and its log-probability. A `lerax.policy.NormalizedPolicy` on an
+    environment normalised by `lerax.env.wrappers.NormalizeObservation` trains
+    its inner policy and carries the environments' current statistics after
+    every iteration (see ``docs/wrappers.md``).
 
     Attributes:
         learning_rate: Adam step size (initial value when annealed).
@@ -177,7 +190,9 @@ class PPO(AbstractAlgorithm):
             The state at iteration 0.
         """
         rollout_key, key = jax.random.split(key)
-        params = eqx.filter(policy, _policies.trainable(policy))
+        # A normalised policy on a normalising env trains its inner policy.
+        acting = _policies.acting_policy(policy, env)
+        params = eqx.filter(acting, _policies.trainable(acting))
         return TrainingState(
             policy=policy,
             opt_state=self.optimizer().init(params),
@@ -201,7 +216,7 @@ class PPO(AbstractAlgorithm):
             ``(state, metrics)``; the metrics are means over all minibatches.
         """
         key, rollout_key, update_key = jax.random.split(state.key, 3)
-        policy = state.policy
+        policy = _policies.acting_policy(state.policy, env)
         rollout, transitions, stats = collect_rollout(
             env, policy, state.rollout, self.num_steps, key=rollout_key
         )
@@ -217,6 +232,8 @@ class PPO(AbstractAlgorithm):
         policy, opt_state, losses = self._update(
             policy, state.opt_state, batch, learning_rate, clip_coef, key=update_key
         )
+        # A normalised policy takes the envs' current statistics along.
+        policy = _policies.with_trained(state.policy, policy, env, rollout.env_state)
         state = eqx.tree_at(
             lambda s: (s.policy, s.opt_state, s.key, s.rollout),
             state,
@@ -257,6 +274,7 @@ class PPO(AbstractAlgorithm):
         )
         batch = _Batch(
             observation=transitions.observation,
+            action_mask=transitions.action_mask,
             policy_state=transitions.policy_state,
             action=transitions.action,
             log_prob=transitions.log_prob,
@@ -275,8 +293,8 @@ class PPO(AbstractAlgorithm):
     ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
         policy = eqx.combine(params, static)
         value, log_prob, entropy = jax.vmap(
-            lambda s, o, a: _policies.evaluate_action(policy, s, o, a)
-        )(batch.policy_state, batch.observation, batch.action)
+            lambda s, o, a, m: _policies.evaluate_action(policy, s, o, a, action_mask=m)
+        )(batch.policy_state, batch.observation, batch.action, batch.action_mask)
         advantage = batch.advantage
         if self.normalize_advantages:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)

@@ -7,10 +7,18 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 
-from lerax.env import AbstractEnv
+from lerax.env import AbstractEnv, AbstractSpace, Box
 
 from . import _policies
-from ._policies import Policy, PolicyState
+from ._policies import ActionMask, Policy, PolicyState
+
+
+def clip_to_space(space: AbstractSpace, action: Array) -> Array:
+    """`action` clipped to the bounds of a floating `Box` `space`; any other
+    action unchanged."""
+    if isinstance(space, Box) and jnp.issubdtype(space.dtype, jnp.floating):
+        return jnp.clip(action, space.low, space.high)
+    return action
 
 
 @final
@@ -20,6 +28,8 @@ class RolloutState(eqx.Module):
     Attributes:
         env_state: State of each environment.
         observation: Current observation of each environment.
+        action_mask: Allowed actions at the current observation, the env's
+            ``info["action_mask"]`` (``None`` if the env gives none).
         policy_state: Recurrent state of each environment's episode (``None`` for a
             stateless policy).
         episode_return: Return accumulated so far in each running episode.
@@ -28,6 +38,7 @@ class RolloutState(eqx.Module):
 
     env_state: PyTree[Array]
     observation: PyTree[Array]
+    action_mask: ActionMask
     policy_state: PolicyState
     episode_return: Float[Array, " num_envs"]
     episode_length: Int[Array, " num_envs"]
@@ -39,6 +50,8 @@ class Transitions(eqx.Module):
 
     Attributes:
         observation: Observation each step started from.
+        action_mask: Allowed actions at that observation (``None`` if the env gives
+            none), so that the loss re-evaluates under the same mask.
         policy_state: Recurrent state before each step (what `evaluate_action`
             needs to recompute the log-probability).
         action: Action taken.
@@ -53,6 +66,7 @@ class Transitions(eqx.Module):
     """
 
     observation: PyTree[Array]
+    action_mask: ActionMask
     policy_state: PolicyState
     action: Array
     log_prob: Float[Array, "num_steps num_envs"]
@@ -94,7 +108,7 @@ def start_rollout(
         The initial rollout state.
     """
     env_key, policy_key = jax.random.split(key)
-    env_state, observation, _ = jax.vmap(lambda k: env.reset(key=k))(
+    env_state, observation, info = jax.vmap(lambda k: env.reset(key=k))(
         jax.random.split(env_key, num_envs)
     )
     policy_state = jax.vmap(lambda k: _policies.initial_state(policy, key=k))(
@@ -103,6 +117,7 @@ def start_rollout(
     return RolloutState(
         env_state=env_state,
         observation=observation,
+        action_mask=_policies.action_mask(info),
         policy_state=policy_state,
         episode_return=jnp.zeros(num_envs, jnp.float32),
         episode_length=jnp.zeros(num_envs, jnp.int32),
@@ -119,10 +134,15 @@ def collect_rollout(
 ) -> tuple[RolloutState, Transitions, EpisodeStats]:
     """Steps every environment `num_steps` times, sampling actions from `policy`.
 
+    Actions for a floating `Box` action space are clipped to its bounds before
+    the environment steps (as Stable-Baselines3 does), while the transition
+    stores the action as sampled, with its log-probability.
+
     Where an episode ends, the environment resets itself and the recurrent state is
     replaced by ``policy.reset``; the transition still records the final
     observation and the pre-reset recurrent state so that truncated episodes can be
-    bootstrapped.
+    bootstrapped. If the environment puts an ``"action_mask"`` in its info, each
+    action is sampled under the mask of the observation it answers.
 
     Args:
         env: The environment (unbatched; vmapped here).
@@ -137,14 +157,20 @@ def collect_rollout(
     num_envs = state.episode_return.shape[0]
 
     def act(
-        env_state: Any, observation: Any, policy_state: PolicyState, key: Array
+        env_state: Any,
+        observation: Any,
+        action_mask: ActionMask,
+        policy_state: PolicyState,
+        key: Array,
     ) -> tuple[Any, ...]:
         action_key, env_key, reset_key = jax.random.split(key, 3)
         next_policy_state, action, value, log_prob = _policies.sample(
-            policy, policy_state, observation, key=action_key
+            policy, policy_state, observation, key=action_key, action_mask=action_mask
         )
+        # The env gets the action clipped to a Box's bounds; the transition keeps
+        # the sample, whose log-probability the loss re-evaluates.
         env_state, next_obs, reward, terminated, truncated, info = env.step(
-            env_state, action, key=env_key
+            env_state, clip_to_space(env.action_space, action), key=env_key
         )
         done = terminated | truncated
         fresh = _policies.initial_state(policy, key=reset_key)
@@ -153,6 +179,7 @@ def collect_rollout(
         )
         transition = Transitions(
             observation=observation,
+            action_mask=action_mask,
             policy_state=policy_state,
             action=action,
             log_prob=log_prob,
@@ -163,15 +190,16 @@ def collect_rollout(
             next_observation=info["final_observation"],
             next_policy_state=next_policy_state,
         )
-        return env_state, next_obs, carried, transition
+        return env_state, next_obs, _policies.action_mask(info), carried, transition
 
     def step(
         carry: tuple[RolloutState, EpisodeStats], key: Array
     ) -> tuple[tuple[RolloutState, EpisodeStats], Transitions]:
         rollout, stats = carry
-        env_state, observation, policy_state, transition = jax.vmap(act)(
+        env_state, observation, action_mask, policy_state, transition = jax.vmap(act)(
             rollout.env_state,
             rollout.observation,
+            rollout.action_mask,
             rollout.policy_state,
             jax.random.split(key, num_envs),
         )
@@ -186,6 +214,7 @@ def collect_rollout(
         rollout = RolloutState(
             env_state=env_state,
             observation=observation,
+            action_mask=action_mask,
             policy_state=policy_state,
             episode_return=jnp.where(done, 0, episode_return),
             episode_length=jnp.where(done, 0, episode_length),

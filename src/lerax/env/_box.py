@@ -7,9 +7,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, DTypeLike, PRNGKeyArray, Shaped
+from jaxtyping import Array, ArrayLike, Bool, DTypeLike, Float, PRNGKeyArray, Shaped
 
+from ._flat import checked_element, checked_flat
 from ._space import AbstractSpace
+
+__all__ = ["Box"]
 
 
 @final
@@ -87,8 +90,8 @@ class Box(AbstractSpace):
             raise ValueError("Box needs low <= high elementwise")
         self.low = low_arr
         self.high = high_arr
-        self.shape = shape
-        self.dtype = dtype
+        self.shape = shape  # pyright: ignore[reportIncompatibleVariableOverride]
+        self.dtype = dtype  # pyright: ignore[reportIncompatibleVariableOverride]
 
     def sample(self, *, key: PRNGKeyArray) -> Shaped[Array, "..."]:
         """Draws one random element.
@@ -153,6 +156,39 @@ class Box(AbstractSpace):
     def flat_size(self) -> int:
         """Number of elements, ``prod(shape)``."""
         return math.prod(self.shape)
+
+    def flatten(self, x: ArrayLike) -> Float[Array, " flat_size"]:
+        """Ravels `x` (C order) into a float32 vector.
+
+        Args:
+            x: An element, of shape `shape`.
+
+        Returns:
+            Float32 vector of length ``prod(shape)``.
+
+        Raises:
+            ValueError: If `x` does not have shape `shape`.
+        """
+        return jnp.ravel(checked_element(self, x).astype(jnp.float32))
+
+    def unflatten(self, flat: ArrayLike) -> Shaped[Array, "..."]:
+        """Reshapes a vector made by `flatten` into an element.
+
+        An integer box rounds to the nearest integer before converting.
+
+        Args:
+            flat: Vector of length `flat_size`.
+
+        Returns:
+            Array of shape `shape` and dtype `dtype`.
+
+        Raises:
+            ValueError: If `flat` does not have shape ``(flat_size,)``.
+        """
+        x = jnp.reshape(checked_flat(self, flat), self.shape)
+        if jnp.issubdtype(self.dtype, jnp.integer):
+            x = jnp.round(x)
+        return x.astype(self.dtype)
 
     def __eq__(self, other: object, /) -> bool:
         return (

@@ -6,9 +6,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
+from ._flat import checked_element, checked_flat
 from ._space import AbstractSpace
+
+__all__ = ["Discrete"]
 
 
 @final
@@ -37,8 +40,8 @@ class Discrete(AbstractSpace):
         if isinstance(n, bool) or int(n) != n or n < 1:
             raise ValueError(f"Discrete needs a positive integer n, got {n!r}")
         self.n = int(n)
-        self.shape = ()
-        self.dtype = np.dtype(np.int32)
+        self.shape = ()  # pyright: ignore[reportIncompatibleVariableOverride]
+        self.dtype = np.dtype(np.int32)  # pyright: ignore[reportIncompatibleVariableOverride]
 
     def sample(self, *, key: PRNGKeyArray) -> Int[Array, ""]:
         """Draws a uniformly random element.
@@ -69,6 +72,34 @@ class Discrete(AbstractSpace):
     def flat_size(self) -> int:
         """``n``, the length of the one-hot encoding."""
         return self.n
+
+    def flatten(self, x: ArrayLike) -> Float[Array, " n"]:
+        """One-hot encodes `x`: a float32 vector of length `n` with a 1 at `x`.
+
+        Args:
+            x: An element, a scalar.
+
+        Returns:
+            Float32 vector of length `n` (all zeros if `x` is out of range).
+
+        Raises:
+            ValueError: If `x` is not a scalar.
+        """
+        return jax.nn.one_hot(checked_element(self, x), self.n, dtype=jnp.float32)
+
+    def unflatten(self, flat: ArrayLike) -> Int[Array, ""]:
+        """Decodes a one-hot vector: the index of its largest entry.
+
+        Args:
+            flat: Vector of length `n`.
+
+        Returns:
+            Scalar int32 array.
+
+        Raises:
+            ValueError: If `flat` does not have shape ``(n,)``.
+        """
+        return jnp.argmax(checked_flat(self, flat)).astype(jnp.int32)
 
     def __eq__(self, other: object, /) -> bool:
         return type(other) is type(self) and other.n == self.n

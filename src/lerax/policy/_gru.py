@@ -6,7 +6,7 @@ from typing import final
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Key
+from jaxtyping import Array, Float, Key, PyTree
 
 from lerax.env import AbstractEnv, AbstractSpace
 
@@ -30,8 +30,8 @@ class GRUActorCriticPolicy(AbstractStatefulPolicy[Float[Array, " hidden_size"]])
     both the next recurrent state and the input of separate actor and critic MLPs.
     The state is the hidden vector, reset to zeros. Initialisation is orthogonal:
     gain 1 for the GRU gates, √2 for hidden MLP layers, 0.01 for the policy output,
-    1.0 for the value output; all biases zero. Action distributions are as for
-    `MLPActorCriticPolicy`.
+    1.0 for the value output; all biases zero. Observation and action spaces are
+    handled as by `MLPActorCriticPolicy`.
 
     Attributes:
         observation_space: Space of the observations.
@@ -76,7 +76,9 @@ class GRUActorCriticPolicy(AbstractStatefulPolicy[Float[Array, " hidden_size"]])
 
         Raises:
             ValueError: On inconsistent spaces or non-positive sizes.
-            TypeError: If a space is neither Box nor Discrete.
+            TypeError: If the observation space is not a lerax space, or the
+                action space is not Discrete, MultiDiscrete, MultiBinary or a
+                floating Box.
         """
         if hidden_size < 1 or width < 1 or depth < 0:
             raise ValueError(
@@ -104,7 +106,7 @@ class GRUActorCriticPolicy(AbstractStatefulPolicy[Float[Array, " hidden_size"]])
         return jnp.zeros((self.cell.hidden_size,), dtype=self.cell.weight_hh.dtype)
 
     def forward(
-        self, state: Float[Array, " hidden_size"], observation: Array
+        self, state: Float[Array, " hidden_size"], observation: PyTree[Array]
     ) -> tuple[Float[Array, " hidden_size"], AbstractDistribution, Float[Array, ""]]:
         x = flatten_observation(self.observation_space, observation)
         state = self.cell(x, state)

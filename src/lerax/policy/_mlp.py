@@ -5,7 +5,7 @@ from typing import final
 
 import equinox as eqx
 import jax
-from jaxtyping import Array, Float, Key
+from jaxtyping import Array, Float, Key, PyTree
 
 from lerax.env import AbstractEnv, AbstractSpace
 
@@ -27,9 +27,14 @@ class MLPActorCriticPolicy(AbstractStatelessPolicy):
 
     The defaults are the usual PPO ones: two hidden layers of 64 tanh units per
     network, orthogonal weights (gain √2 for hidden layers, 0.01 for the policy
-    output, 1.0 for the value output) and zero biases. Discrete actions use a
-    categorical distribution; Box actions use a diagonal Gaussian whose log standard
-    deviation is learned, independent of the observation and initialised at 0.
+    output, 1.0 for the value output) and zero biases.
+
+    Observations of any space are read through the space's flat encoding
+    (``observation_space.flatten``: discrete parts one-hot). Discrete actions use a
+    categorical distribution, MultiDiscrete actions independent categoricals,
+    MultiBinary actions independent Bernoullis, and Box actions a diagonal Gaussian
+    whose log standard deviation is learned, independent of the observation and
+    initialised at 0.
 
     Attributes:
         observation_space: Space of the observations.
@@ -70,7 +75,9 @@ class MLPActorCriticPolicy(AbstractStatelessPolicy):
 
         Raises:
             ValueError: On inconsistent spaces or non-positive sizes.
-            TypeError: If a space is neither Box nor Discrete.
+            TypeError: If the observation space is not a lerax space, or the
+                action space is not Discrete, MultiDiscrete, MultiBinary or a
+                floating Box.
         """
         if width < 1 or depth < 0:
             raise ValueError(f"Need width >= 1 and depth >= 0, got {width=}, {depth=}.")
@@ -84,7 +91,7 @@ class MLPActorCriticPolicy(AbstractStatelessPolicy):
         )
 
     def forward(
-        self, observation: Array
+        self, observation: PyTree[Array]
     ) -> tuple[AbstractDistribution, Float[Array, ""]]:
         x = flatten_observation(self.observation_space, observation)
         return self.action_head(self.actor(x)), self.critic(x)

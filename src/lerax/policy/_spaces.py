@@ -2,16 +2,42 @@
 
 import abc
 import math
-from typing import final
+from typing import Any, final
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
-from lerax.env import AbstractEnv, AbstractSpace, Box, Discrete
+from lerax.env import (
+    AbstractEnv,
+    AbstractSpace,
+    Box,
+    Discrete,
+    MultiBinary,
+    MultiDiscrete,
+)
+from lerax.utils import register_class
 
-from ._distribution import AbstractDistribution, Categorical, DiagonalGaussian
+from ._distribution import (
+    AbstractDistribution,
+    Bernoulli,
+    Categorical,
+    DiagonalGaussian,
+    MultiCategorical,
+)
+
+__all__ = [
+    "AbstractActionHead",
+    "BernoulliHead",
+    "CategoricalHead",
+    "DiagonalGaussianHead",
+    "MultiCategoricalHead",
+    "flatten_observation",
+    "make_action_head",
+    "observation_size",
+    "resolve_spaces",
+]
 
 
 def resolve_spaces(
@@ -36,30 +62,33 @@ def resolve_spaces(
 
 
 def observation_size(space: AbstractSpace) -> int:
-    """Length of the flat float vector `flatten_observation` produces for `space`."""
-    if isinstance(space, Box | Discrete):
-        return int(space.flat_size)
-    raise _unsupported_observation_space(space)
+    """Length of the flat float vector `flatten_observation` produces for `space`.
 
-
-def flatten_observation(space: AbstractSpace, observation: Array) -> Float[Array, " n"]:
-    """Turns one observation into a flat float32 vector.
-
-    `Box` observations are ravelled; `Discrete` observations are one-hot encoded so
-    the network does not read an ordering into category indices.
+    Raises:
+        TypeError: If `space` is not a lerax space.
+        ValueError: If its flat encoding is empty (e.g. an empty `Dict`).
     """
-    if isinstance(space, Discrete):
-        return jax.nn.one_hot(observation, space.n, dtype=jnp.float32)
-    if isinstance(space, Box):
-        return jnp.ravel(jnp.asarray(observation, dtype=jnp.float32))
-    raise _unsupported_observation_space(space)
+    if not isinstance(space, AbstractSpace):
+        raise TypeError(
+            f"observation_space must be a lerax.env space, got {type(space).__name__}"
+        )
+    if space.flat_size < 1:
+        raise ValueError(
+            "observation_space must have a non-empty flat encoding, got "
+            f"{type(space).__name__} with flat_size {space.flat_size}"
+        )
+    return int(space.flat_size)
 
 
-def _unsupported_observation_space(space: AbstractSpace) -> TypeError:
-    return TypeError(
-        f"Unsupported observation space {type(space).__name__}; "
-        "expected Box or Discrete."
-    )
+def flatten_observation(space: AbstractSpace, observation: Any) -> Float[Array, " n"]:
+    """Turns one observation into a flat float32 vector: ``space.flatten``.
+
+    Every space has a flat encoding: `Box` and `MultiBinary` observations are
+    ravelled, `Discrete` and `MultiDiscrete` ones one-hot encoded (so the network
+    reads no ordering into category indices), `Dict` and `Tuple` ones concatenate
+    their parts (a `Dict` in sorted key order).
+    """
+    return space.flatten(observation)
 
 
 class AbstractActionHead(eqx.Module):
@@ -76,6 +105,7 @@ class AbstractActionHead(eqx.Module):
         """Builds the distribution for one observation."""
 
 
+@register_class
 @final
 class CategoricalHead(AbstractActionHead):
     """Reads the network outputs as the logits of a `Categorical`."""
@@ -90,6 +120,7 @@ class CategoricalHead(AbstractActionHead):
         return Categorical(outputs)
 
 
+@register_class
 @final
 class DiagonalGaussianHead(AbstractActionHead):
     """Reads the network outputs as the mean of a `DiagonalGaussian`.
@@ -116,17 +147,78 @@ class DiagonalGaussianHead(AbstractActionHead):
         return DiagonalGaussian(jnp.reshape(outputs, self.shape), self.log_std)
 
 
+@register_class
+@final
+class MultiCategoricalHead(AbstractActionHead):
+    """Reads the network outputs as the logits of a `MultiCategorical`.
+
+    Attributes:
+        nvec: Number of values of each action element, ravelled.
+        shape: Action shape.
+        num_inputs: ``sum(nvec)``.
+    """
+
+    nvec: tuple[int, ...] = eqx.field(static=True)
+    shape: tuple[int, ...] = eqx.field(static=True)
+    num_inputs: int = eqx.field(static=True)
+
+    def __init__(self, nvec: tuple[int, ...], shape: tuple[int, ...]):
+        """Builds a head for `MultiDiscrete` actions of counts `nvec` (ravelled)
+        and the given shape."""
+        self.nvec = tuple(int(n) for n in nvec)
+        self.shape = tuple(int(d) for d in shape)
+        self.num_inputs = sum(self.nvec)
+
+    def __call__(self, outputs: Float[Array, " n"]) -> MultiCategorical:
+        return MultiCategorical(outputs, np.reshape(self.nvec, self.shape))
+
+
+@register_class
+@final
+class BernoulliHead(AbstractActionHead):
+    """Reads the network outputs as the log-odds of a `Bernoulli` per bit.
+
+    Attributes:
+        shape: Action shape.
+        num_inputs: ``prod(shape)``.
+    """
+
+    shape: tuple[int, ...] = eqx.field(static=True)
+    num_inputs: int = eqx.field(static=True)
+
+    def __init__(self, shape: tuple[int, ...]):
+        """Builds a head for `MultiBinary` actions of the given shape."""
+        self.shape = tuple(int(d) for d in shape)
+        self.num_inputs = math.prod(self.shape)
+
+    def __call__(self, outputs: Float[Array, " n"]) -> Bernoulli:
+        return Bernoulli(jnp.reshape(outputs, self.shape))
+
+
 def make_action_head(space: AbstractSpace) -> AbstractActionHead:
-    """Chooses the action head for `space`: Discrete → categorical, Box → Gaussian."""
+    """Chooses the action head for `space`.
+
+    `Discrete` → `Categorical`, `MultiDiscrete` → `MultiCategorical`,
+    `MultiBinary` → `Bernoulli`, floating `Box` → `DiagonalGaussian`.
+
+    Raises:
+        TypeError: For any other space (an integer `Box`, `Dict`, `Tuple`, ...).
+    """
     if isinstance(space, Discrete):
         return CategoricalHead(int(space.n))
+    if isinstance(space, MultiDiscrete):
+        return MultiCategoricalHead(space.flat_nvec, space.shape)
+    if isinstance(space, MultiBinary):
+        return BernoulliHead(space.shape)
     if isinstance(space, Box):
         if not jnp.issubdtype(space.dtype, jnp.floating):
             # A Gaussian sample is never an element of an integer box.
             raise TypeError(
-                f"Box action spaces must have a floating dtype, got {space.dtype}."
+                f"action_space must have a floating dtype when it is a Box, got "
+                f"{space.dtype}"
             )
         return DiagonalGaussianHead(space.shape)
     raise TypeError(
-        f"Unsupported action space {type(space).__name__}; expected Box or Discrete."
+        "action_space must be a Discrete, MultiDiscrete, MultiBinary or floating "
+        f"Box space, got a {type(space).__name__} space"
     )
