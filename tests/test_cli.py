@@ -90,9 +90,9 @@ def test_diff_counts_changed_elements(tmp_path, capsys):
     a, b = tmp_path / "a.eqx", tmp_path / "b.eqx"
     policy = MLPActorCriticPolicy(CartPole(), key=jax.random.key(0))
     policy.serialize(a)
-    changed = eqx.tree_at(
-        lambda p: p.critic.layers[2].bias, policy, policy.critic.layers[2].bias + 0.5
-    )
+    bias = policy.critic.layers[2].bias
+    assert bias is not None
+    changed = eqx.tree_at(lambda p: p.critic.layers[2].bias, policy, bias + 0.5)
     changed.serialize(b)
     assert main(["diff", str(a), str(b)]) == 1
     assert (

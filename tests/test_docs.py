@@ -20,7 +20,7 @@ SPEC = ROOT.parent / "shared" / "spec" / "saving-and-loading-policies.md"
 
 # Pages whose Python examples run as a reader would paste them, one after another.
 RUNNABLE_PAGES = ["saving-and-loading.md", "getting-started.md"]
-PACKAGES = ["utils", "env", "policy", "algorithm"]
+PACKAGES = ["utils", "env", "policy", "algorithm", "export"]
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -137,8 +137,13 @@ def test_every_docs_link_lands_on_an_existing_page_and_anchor(site):
                 continue
             path, _, anchor = target.partition("#")
             path = posixpath.normpath(posixpath.join(posixpath.dirname(page), path))
+            if not target.startswith("#") and not path.endswith(".md"):
+                # An image or other file: it must exist and be copied to the site.
+                assert (DOCS / path).is_file(), f"{page}: no file {path}"
+                assert (site / path).is_file(), f"{page}: {path} not in the site"
+                checked += 1
+                continue
             if not target.startswith("#"):
-                assert path.endswith(".md"), f"{page}: link to {target}"
                 assert (DOCS / path).is_file(), f"{page}: no page {path}"
             html = _html_of(site, page if target.startswith("#") else path)
             if anchor:

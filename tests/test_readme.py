@@ -39,3 +39,7 @@ def test_main_job_trains_saves_reloads_and_matches(tmp_path):
     assert found is not None, result.stdout
     assert float(found[1]) >= 475
     assert (tmp_path / "cartpole_policy.eqx").is_file()
+    # The GIF of the reloaded policy, named in the output.
+    gif = tmp_path / "cartpole.gif"
+    assert f"video:            {gif} (" in result.stdout
+    assert gif.read_bytes()[:6] == b"GIF89a"

@@ -165,7 +165,8 @@ class AbstractEnv(Serializable, Generic[StateT, ObsSpaceT, ActSpaceT]):
             `state` and `observation` belong to a fresh episode and
             ``info["final_observation"]`` is the last observation of the ended
             one; otherwise ``info["final_observation"]`` equals `observation`.
-            The info of the fresh episode's `reset_env` is discarded, except
+            The fresh episode comes from `autoreset_env` (by default
+            `reset_env`); its info is discarded, except
             its ``"action_mask"``: when the env gives action masks (see
             ``docs/env.md``), ``info["action_mask"]`` always describes the
             returned observation.

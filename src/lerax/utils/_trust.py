@@ -161,12 +161,15 @@ def register_function(fn: _F, name: str | None = None) -> _F:
     if not callable(fn) or isinstance(fn, type):
         raise TypeError(f"register_function needs a function, got {fn!r}")
     if name is None:
+        # The function's own name: where it is defined. Used as a decorator, the
+        # module does not hold it yet, so its name is not looked up, only
+        # required to be one a module can hold (no <lambda>, no <locals>).
         module = getattr(fn, "__module__", None)
         qualname = getattr(fn, "__qualname__", None)
         if not (
             isinstance(module, str)
             and isinstance(qualname, str)
-            and _attribute_path(module, qualname) is fn
+            and "<" not in qualname
         ):
             raise ValueError(
                 f"cannot name {fn!r} by where it is defined; pass "
