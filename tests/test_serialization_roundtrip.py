@@ -318,3 +318,17 @@ def test_register_function_needs_a_reachable_name():
         from lerax.utils import register_class
 
         register_class(int)
+
+
+def test_register_function_as_a_decorator():
+    from lerax.utils import register_function
+    from lerax.utils._trust import function_name, lookup_function
+
+    # A decorator runs before the module binds the name: it must still work.
+    def doubled(x):
+        return 2 * x
+
+    doubled.__qualname__ = "doubled_by_decorator"
+    assert register_function(doubled) is doubled
+    name = "test_serialization_roundtrip:doubled_by_decorator"
+    assert function_name(doubled) == name and lookup_function(name) is doubled
