@@ -20,7 +20,7 @@ SPEC = ROOT.parent / "shared" / "spec" / "saving-and-loading-policies.md"
 
 # Pages whose Python examples run as a reader would paste them, one after another.
 RUNNABLE_PAGES = ["saving-and-loading.md", "getting-started.md"]
-PACKAGES = ["utils", "env", "policy", "algorithm", "export"]
+PACKAGES = ["utils", "env", "policy", "algorithm", "export", "interop"]
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 _LINK = re.compile(r"\]\(([^)\s]+)\)")

@@ -22,10 +22,18 @@ def test_a_layer_imports_no_layer_above_it(index):
     assert result.stdout.strip() == "[]"
 
 
-OPTIONAL = ["orbax", "safetensors", "jax2onnx", "onnx", "onnxruntime"]
+OPTIONAL = [
+    "orbax",
+    "safetensors",
+    "jax2onnx",
+    "onnx",
+    "onnxruntime",
+    "gymnasium",
+    "gymnax",
+]
 
 
-@pytest.mark.parametrize("module", [*LAYERS, "lerax.export"])
+@pytest.mark.parametrize("module", [*LAYERS, "lerax.export", "lerax.interop"])
 def test_optional_packages_are_imported_only_when_used(module):
     """Extras (orbax, safetensors, ONNX) load when a feature runs, never on import;
     nothing below lerax.export imports it."""
