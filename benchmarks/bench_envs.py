@@ -9,12 +9,14 @@ registered id (``lerax.env.registered_ids()``):
   `jax.random.uniform` within the action bounds, per step) and give each env
   its own key every step, as their APIs require, so that only the
   environments differ. Compilation is excluded; the best of ``--repeats``
-  timed runs is kept. JAX's default ``jax_threefry_partitionable`` setting is
-  used throughout (``bench_cartpole.py`` compares both settings).
+  timed runs is kept, the two implementations' runs alternating so that a
+  busy machine slows both alike. JAX's default ``jax_threefry_partitionable``
+  setting is used throughout (``bench_cartpole.py`` compares both settings).
 * Gymnasium: ``gymnasium.make(id)`` stepped in a Python loop with
   ``action_space.sample()``, resetting when an episode ends; and, where
   Gymnasium has one (CartPole), its NumPy-vectorized env with
-  ``--num-envs`` environments.
+  ``--num-envs`` environments. Each is timed over ``--repeats`` stretches of
+  ``--gymnasium-steps`` (or ``--vector-steps``) steps, keeping the best.
 
 Targets: lerax >= 1.0x gymnax and >= 100x Gymnasium (1 env). gymnax is
 optional (``pip install gymnax``): its rows are skipped with a message when it
@@ -43,15 +45,19 @@ from lerax.env import AbstractEnv, Box, Discrete
 Sampler = Callable[[jax.Array, int], jax.Array]
 
 
-def _best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time of `repeats` calls, after one untimed warm-up call."""
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _best_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best wall time of `repeats` calls of each function, after one untimed
+    warm-up call each; the functions take turns, so that a busy machine
+    slows them alike."""
+    for fn in fns.values():
         jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return min(times)
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn())
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def _sampler(env: AbstractEnv) -> Sampler:
@@ -104,7 +110,9 @@ def _scan_rollout(
     return rollout
 
 
-def bench_lerax(env_id: str, num_envs: int, num_steps: int, repeats: int) -> float:
+def lerax_rollout(
+    env_id: str, num_envs: int, num_steps: int
+) -> Callable[[jax.Array], jax.Array]:
     env = lerax.env.make(env_id)
 
     def reset(key):
@@ -114,14 +122,13 @@ def bench_lerax(env_id: str, num_envs: int, num_steps: int, repeats: int) -> flo
         state, obs, reward, terminated, truncated, _ = env.step(state, action, key=key)
         return state, obs.sum() + reward + (terminated | truncated)
 
-    rollout = _scan_rollout(reset, step, _sampler(env), num_envs, num_steps)
-    key = jax.random.key(0)
-    return num_envs * num_steps / _best_time(lambda: rollout(key), repeats)
+    return _scan_rollout(reset, step, _sampler(env), num_envs, num_steps)
 
 
-def bench_gymnax(
-    env_id: str, num_envs: int, num_steps: int, repeats: int
-) -> float | None:
+def gymnax_rollout(
+    env_id: str, num_envs: int, num_steps: int
+) -> Callable[[jax.Array], jax.Array] | None:
+    """gymnax's rollout, or `None` if gymnax is not installed."""
     try:
         import gymnax
     except ImportError:
@@ -139,26 +146,44 @@ def bench_gymnax(
 
     # The same random actions as lerax's, from lerax's (identical) space.
     sample = _sampler(lerax.env.make(env_id))
-    rollout = _scan_rollout(reset, step, sample, num_envs, num_steps)
+    return _scan_rollout(reset, step, sample, num_envs, num_steps)
+
+
+def bench_jax(
+    env_id: str, num_envs: int, num_steps: int, repeats: int
+) -> dict[str, float]:
+    """Steps/s of lerax and (if installed) gymnax, timed in alternation."""
     key = jax.random.key(0)
-    return num_envs * num_steps / _best_time(lambda: rollout(key), repeats)
+    rollouts = {"lerax": lerax_rollout(env_id, num_envs, num_steps)}
+    gymnax_fn = gymnax_rollout(env_id, num_envs, num_steps)
+    if gymnax_fn is not None:
+        rollouts["gymnax"] = gymnax_fn
+    times = _best_times(
+        {name: functools.partial(fn, key) for name, fn in rollouts.items()}, repeats
+    )
+    return {name: num_envs * num_steps / t for name, t in times.items()}
 
 
-def bench_gymnasium(env_id: str, num_steps: int) -> float:
+def bench_gymnasium(env_id: str, num_steps: int, repeats: int) -> float:
     import gymnasium
 
     env = gymnasium.make(env_id)
     env.reset(seed=0)
     env.action_space.seed(0)
-    start = time.perf_counter()
-    for _ in range(num_steps):
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            env.reset()
-    return num_steps / (time.perf_counter() - start)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(num_steps):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+        best = min(best, time.perf_counter() - start)
+    return num_steps / best
 
 
-def bench_gymnasium_vector(env_id: str, num_envs: int, num_steps: int) -> float | None:
+def bench_gymnasium_vector(
+    env_id: str, num_envs: int, num_steps: int, repeats: int
+) -> float | None:
     """Steps/s of Gymnasium's own vectorized env, or `None` if it has none."""
     import gymnasium
 
@@ -170,10 +195,13 @@ def bench_gymnasium_vector(env_id: str, num_envs: int, num_steps: int) -> float 
     env.reset(seed=0)
     env.action_space.seed(0)
     actions = [env.action_space.sample() for _ in range(num_steps)]
-    start = time.perf_counter()
-    for action in actions:  # the vector env resets finished episodes itself
-        env.step(action)
-    return num_envs * num_steps / (time.perf_counter() - start)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for action in actions:  # the vector env resets finished episodes itself
+            env.step(action)
+        best = min(best, time.perf_counter() - start)
+    return num_envs * num_steps / best
 
 
 def _table(headers: list[str], rows: list[list[str]], left: int) -> str:
@@ -205,7 +233,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=16384)
     parser.add_argument("--num-steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--gymnasium-steps", type=int, default=20_000)
+    parser.add_argument("--gymnasium-steps", type=int, default=5_000)
     parser.add_argument("--vector-steps", type=int, default=100)
     parser.add_argument(
         "--env",
@@ -230,17 +258,20 @@ def main() -> None:
     summary: list[list[str]] = []
     for env_id in env_ids:
         start = time.perf_counter()
-        lerax_sps = bench_lerax(env_id, args.num_envs, args.num_steps, args.repeats)
+        jax_sps = bench_jax(env_id, args.num_envs, args.num_steps, args.repeats)
+        lerax_sps = jax_sps["lerax"]
         results: list[tuple[str, float | None]] = [
             ("lerax (jit + vmap)", lerax_sps),
+            ("gymnax (jit + vmap)", jax_sps.get("gymnax")),
             (
-                "gymnax (jit + vmap)",
-                bench_gymnax(env_id, args.num_envs, args.num_steps, args.repeats),
+                "Gymnasium (1 env)",
+                bench_gymnasium(env_id, args.gymnasium_steps, args.repeats),
             ),
-            ("Gymnasium (1 env)", bench_gymnasium(env_id, args.gymnasium_steps)),
             (
                 f"Gymnasium vector env ({args.num_envs} envs, NumPy)",
-                bench_gymnasium_vector(env_id, args.num_envs, args.vector_steps),
+                bench_gymnasium_vector(
+                    env_id, args.num_envs, args.vector_steps, args.repeats
+                ),
             ),
         ]
         ratios: dict[str, float] = {}
