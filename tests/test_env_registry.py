@@ -169,3 +169,12 @@ def test_registry_is_exported():
         "DuplicateEnvIdError",
     ]:
         assert name in lerax.env.__all__
+
+
+@pytest.mark.parametrize("env_id", registered_ids())
+@pytest.mark.parametrize("steps", [0, -1, 2.5, True])
+def test_every_env_rejects_bad_max_episode_steps(env_id, steps):
+    with pytest.raises(
+        ValueError, match="max_episode_steps must be a positive integer or None"
+    ):
+        make(env_id, max_episode_steps=steps)
