@@ -3,7 +3,7 @@
 import abc
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import equinox as eqx
 import jax
@@ -17,14 +17,15 @@ from ._checkpoint import CheckpointWriter, load_checkpoint
 from ._history import History, record
 from ._logging import AbstractLogger
 from ._policies import Policy
-from ._state import TrainingState
+from ._state import AbstractTrainingState
 
 PolicyT = TypeVar("PolicyT", bound=Policy)
+StateT = TypeVar("StateT", bound=AbstractTrainingState)
 
 Callback = Callable[[int, Any], bool | None]
 
 
-class AbstractAlgorithm(Serializable):
+class AbstractAlgorithm(Serializable, Generic[StateT]):
     """A reinforcement-learning algorithm: hyperparameters plus a training loop.
 
     An algorithm object holds only hyperparameters, as plain Python fields, so it
@@ -70,7 +71,7 @@ class AbstractAlgorithm(Serializable):
         total_iterations: int,
         *,
         key: Key[Array, ""],
-    ) -> TrainingState:
+    ) -> StateT:
         """Builds the state a run of `total_iterations` iterations starts from.
 
         Must be traceable (it is run under `jax.jit` and `eqx.filter_eval_shape`),
@@ -86,8 +87,8 @@ class AbstractAlgorithm(Serializable):
 
     @abc.abstractmethod
     def train_iteration(
-        self, env: AbstractEnv, state: TrainingState, total_iterations: int
-    ) -> tuple[TrainingState, Mapping[str, Shaped[Array, ""]]]:
+        self, env: AbstractEnv, state: StateT, total_iterations: int
+    ) -> tuple[StateT, Mapping[str, Shaped[Array, ""]]]:
         """Runs one iteration (jitted): collect experience, update the policy.
 
         Args:
@@ -264,7 +265,7 @@ def _init_state(
     policy: Policy,
     total_iterations: int,
     key: Key[Array, ""],
-) -> TrainingState:
+) -> AbstractTrainingState:
     return algorithm.init_state(env, policy, total_iterations, key=key)
 
 
@@ -272,11 +273,11 @@ def _init_state(
 def _run_chunk(
     algorithm: AbstractAlgorithm,
     env: AbstractEnv,
-    state: TrainingState,
+    state: AbstractTrainingState,
     length: int,
     total_iterations: int,
     progress: bool,
-) -> TrainingState:
+) -> AbstractTrainingState:
     """Runs `length` iterations, or fewer if the run ends first.
 
     Iterations past the end are skipped with `lax.cond` rather than run in a
@@ -284,7 +285,7 @@ def _run_chunk(
     """
     dynamic, static = eqx.partition(state, eqx.is_array)
 
-    def iterate(dynamic: TrainingState) -> TrainingState:
+    def iterate(dynamic: AbstractTrainingState) -> AbstractTrainingState:
         state = eqx.combine(dynamic, static)
         state, metrics = algorithm.train_iteration(env, state, total_iterations)
         iteration = state.iteration + 1
@@ -301,7 +302,9 @@ def _run_chunk(
             )
         return eqx.filter(state, eqx.is_array)
 
-    def body(dynamic: TrainingState, _: None) -> tuple[TrainingState, None]:
+    def body(
+        dynamic: AbstractTrainingState, _: None
+    ) -> tuple[AbstractTrainingState, None]:
         dynamic = jax.lax.cond(
             dynamic.iteration < total_iterations, iterate, lambda d: d, dynamic
         )

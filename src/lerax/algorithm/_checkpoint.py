@@ -4,22 +4,25 @@ import dataclasses
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, overload
+from typing import Any, Literal, Self, overload
 
-from lerax.utils import SaveHandle, SerializationError, load_tree, save_tree
+from lerax.utils import (
+    SaveHandle,
+    Serializable,
+    SerializationError,
+    load_tree,
+    save_tree,
+)
 
-from ._state import TrainingState
-
-if TYPE_CHECKING:
-    from ._base import AbstractAlgorithm
+from ._state import AbstractTrainingState
 
 
 @overload
 def save_checkpoint(
     path: str | os.PathLike[str],
-    algorithm: "AbstractAlgorithm",
+    algorithm: Serializable,
     total_iterations: int,
-    state: TrainingState,
+    state: AbstractTrainingState,
     *,
     blocking: Literal[True] = True,
 ) -> Path | None: ...
@@ -28,9 +31,9 @@ def save_checkpoint(
 @overload
 def save_checkpoint(
     path: str | os.PathLike[str],
-    algorithm: "AbstractAlgorithm",
+    algorithm: Serializable,
     total_iterations: int,
-    state: TrainingState,
+    state: AbstractTrainingState,
     *,
     blocking: Literal[False],
 ) -> SaveHandle: ...
@@ -38,9 +41,9 @@ def save_checkpoint(
 
 def save_checkpoint(
     path: str | os.PathLike[str],
-    algorithm: "AbstractAlgorithm",
+    algorithm: Serializable,
     total_iterations: int,
-    state: TrainingState,
+    state: AbstractTrainingState,
     *,
     blocking: bool = True,
 ) -> Path | SaveHandle | None:
@@ -76,7 +79,7 @@ class CheckpointWriter:
     def __init__(
         self,
         path: str | os.PathLike[str] | None,
-        algorithm: "AbstractAlgorithm",
+        algorithm: Serializable,
         total_iterations: int,
     ):
         self._path = path
@@ -84,7 +87,7 @@ class CheckpointWriter:
         self._total_iterations = total_iterations
         self._pending: SaveHandle | None = None
 
-    def save(self, state: TrainingState) -> None:
+    def save(self, state: AbstractTrainingState) -> None:
         """Starts saving `state` once the previous save is complete.
 
         Raises:
@@ -119,10 +122,10 @@ class CheckpointWriter:
 
 def load_checkpoint(
     path: str | os.PathLike[str],
-    algorithm: "AbstractAlgorithm",
+    algorithm: Serializable,
     total_iterations: int,
-    like: TrainingState,
-) -> TrainingState:
+    like: AbstractTrainingState,
+) -> AbstractTrainingState:
     """Loads a state written by `save_checkpoint` for the same run.
 
     Args:

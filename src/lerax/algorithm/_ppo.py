@@ -1,45 +1,24 @@
 """Proximal Policy Optimization (clipped objective)."""
 
-import math
-from collections.abc import Mapping
 from typing import ClassVar, final
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, Key, PyTree, Shaped
-
-from lerax.env import AbstractEnv
+from jaxtyping import Array, Float, Int, Key, PyTree
 
 from . import _policies
-from ._base import AbstractAlgorithm
-from ._gae import generalized_advantage_estimation
-from ._history import empty_history
-from ._policies import ActionMask, Policy, PolicyState
-from ._rollout import Transitions, collect_rollout, start_rollout
-from ._state import TrainingState
+from ._hyperparameters import count, number
+from ._on_policy import AbstractOnPolicyAlgorithm, OnPolicyBatch
+from ._policies import Policy
 
 # Adam's epsilon, as in the reference PPO implementations.
 _ADAM_EPS = 1e-5
 
 
 @final
-class _Batch(eqx.Module):
-    """Training samples, flattened over time and environments."""
-
-    observation: PyTree[Array]
-    action_mask: ActionMask
-    policy_state: PolicyState
-    action: Array
-    log_prob: Float[Array, " batch"]
-    value: Float[Array, " batch"]
-    advantage: Float[Array, " batch"]
-    target: Float[Array, " batch"]
-
-
-@final
-class PPO(AbstractAlgorithm):
+class PPO(AbstractOnPolicyAlgorithm):
     """Proximal Policy Optimization with the clipped surrogate objective.
 
     Each iteration collects ``num_steps`` steps from each of ``num_envs``
@@ -138,20 +117,20 @@ class PPO(AbstractAlgorithm):
             ValueError: On out-of-range values, or if `num_minibatches` does not
                 divide ``num_envs * num_steps``.
         """
-        self.learning_rate = _number("learning_rate", learning_rate, low=0.0)
+        self.learning_rate = number("learning_rate", learning_rate, low=0.0)
         self.anneal_learning_rate = bool(anneal_learning_rate)
-        self.num_envs = _count("num_envs", num_envs)
-        self.num_steps = _count("num_steps", num_steps)
-        self.num_epochs = _count("num_epochs", num_epochs)
-        self.num_minibatches = _count("num_minibatches", num_minibatches)
-        self.gamma = _number("gamma", gamma, low=0.0, high=1.0)
-        self.gae_lambda = _number("gae_lambda", gae_lambda, low=0.0, high=1.0)
-        self.clip_coef = _number("clip_coef", clip_coef, low=0.0)
+        self.num_envs = count("num_envs", num_envs)
+        self.num_steps = count("num_steps", num_steps)
+        self.num_epochs = count("num_epochs", num_epochs)
+        self.num_minibatches = count("num_minibatches", num_minibatches)
+        self.gamma = number("gamma", gamma, low=0.0, high=1.0)
+        self.gae_lambda = number("gae_lambda", gae_lambda, low=0.0, high=1.0)
+        self.clip_coef = number("clip_coef", clip_coef, low=0.0)
         self.anneal_clip_coef = bool(anneal_clip_coef)
         self.clip_value_loss = bool(clip_value_loss)
-        self.ent_coef = _number("ent_coef", ent_coef)
-        self.vf_coef = _number("vf_coef", vf_coef, low=0.0)
-        self.max_grad_norm = _number("max_grad_norm", max_grad_norm, low=0.0)
+        self.ent_coef = number("ent_coef", ent_coef)
+        self.vf_coef = number("vf_coef", vf_coef, low=0.0)
+        self.max_grad_norm = number("max_grad_norm", max_grad_norm, low=0.0)
         self.normalize_advantages = bool(normalize_advantages)
         if (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ValueError(
@@ -170,125 +149,41 @@ class PPO(AbstractAlgorithm):
             optax.scale_by_adam(eps=_ADAM_EPS),
         )
 
-    def init_state(
+    def update(
         self,
-        env: AbstractEnv,
         policy: Policy,
+        opt_state: optax.OptState,
+        batch: OnPolicyBatch,
+        iteration: Int[Array, ""],
         total_iterations: int,
         *,
         key: Key[Array, ""],
-    ) -> TrainingState:
-        """Resets `num_envs` environments and initialises Adam.
-
-        Args:
-            env: The environment (unbatched).
-            policy: The initial policy.
-            total_iterations: Length of the run, in iterations.
-            key: PRNG key for everything random in the run.
+    ) -> tuple[Policy, optax.OptState, dict[str, Float[Array, ""]]]:
+        """`num_epochs` epochs of minibatch Adam steps on `batch`.
 
         Returns:
-            The state at iteration 0.
+            ``(policy, opt_state, metrics)``; the losses are means over all
+            minibatches.
         """
-        rollout_key, key = jax.random.split(key)
-        # A normalised policy on a normalising env trains its inner policy.
-        acting = _policies.acting_policy(policy, env)
-        params = eqx.filter(acting, _policies.trainable(acting))
-        return TrainingState(
-            policy=policy,
-            opt_state=self.optimizer().init(params),
-            key=key,
-            rollout=start_rollout(env, policy, self.num_envs, key=rollout_key),
-            iteration=jnp.array(0, jnp.int32),
-            history=empty_history(self.metric_names, total_iterations),
-        )
-
-    def train_iteration(
-        self, env: AbstractEnv, state: TrainingState, total_iterations: int
-    ) -> tuple[TrainingState, Mapping[str, Shaped[Array, ""]]]:
-        """Collects one rollout and runs the PPO update on it.
-
-        Args:
-            env: The environment (unbatched).
-            state: The state after ``state.iteration`` iterations.
-            total_iterations: Length of the run, for the annealing schedules.
-
-        Returns:
-            ``(state, metrics)``; the metrics are means over all minibatches.
-        """
-        key, rollout_key, update_key = jax.random.split(state.key, 3)
-        policy = _policies.acting_policy(state.policy, env)
-        rollout, transitions, stats = collect_rollout(
-            env, policy, state.rollout, self.num_steps, key=rollout_key
-        )
-        batch = self._batch(policy, transitions)
         # Linear decay from 1 (first iteration) to 1 / total_iterations (last).
-        remaining = 1.0 - state.iteration.astype(jnp.float32) / total_iterations
+        remaining = 1.0 - iteration.astype(jnp.float32) / total_iterations
         learning_rate = jnp.asarray(self.learning_rate, jnp.float32)
         if self.anneal_learning_rate:
             learning_rate = learning_rate * remaining
         clip_coef = jnp.asarray(self.clip_coef, jnp.float32)
         if self.anneal_clip_coef:
             clip_coef = clip_coef * remaining
-        policy, opt_state, losses = self._update(
-            policy, state.opt_state, batch, learning_rate, clip_coef, key=update_key
+        policy, opt_state, losses = self._epochs(
+            policy, opt_state, batch, learning_rate, clip_coef, key=key
         )
-        # A normalised policy takes the envs' current statistics along.
-        policy = _policies.with_trained(state.policy, policy, env, rollout.env_state)
-        state = eqx.tree_at(
-            lambda s: (s.policy, s.opt_state, s.key, s.rollout),
-            state,
-            (policy, opt_state, key, rollout),
-        )
-        count = stats.count.astype(jnp.float32)
-        # 0 when no episode ended; `History` shows NaN there.
-        divisor = jnp.maximum(count, 1.0)
-        metrics = {
-            **losses,
-            "episode_return": stats.return_sum / divisor,
-            "episode_length": stats.length_sum.astype(jnp.float32) / divisor,
-            "num_episodes": count,
-            "learning_rate": learning_rate,
-            "clip_coef": clip_coef,
-        }
-        return state, metrics
-
-    def _batch(self, policy: Policy, transitions: Transitions) -> _Batch:
-        """Advantages and value targets, flattened into one batch of samples."""
-
-        def next_value(state: PolicyState, observation: Array) -> Float[Array, ""]:
-            return _policies.value(policy, state, observation)
-
-        # The value of the state each step reached, with its pre-reset recurrent
-        # state: the bootstrap target of truncated episodes.
-        next_values = jax.vmap(jax.vmap(next_value))(
-            transitions.next_policy_state, transitions.next_observation
-        )
-        advantages, targets = generalized_advantage_estimation(
-            transitions.reward,
-            transitions.value,
-            next_values,
-            transitions.terminated,
-            transitions.truncated,
-            gamma=self.gamma,
-            gae_lambda=self.gae_lambda,
-        )
-        batch = _Batch(
-            observation=transitions.observation,
-            action_mask=transitions.action_mask,
-            policy_state=transitions.policy_state,
-            action=transitions.action,
-            log_prob=transitions.log_prob,
-            value=transitions.value,
-            advantage=advantages,
-            target=targets,
-        )
-        return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+        metrics = {**losses, "learning_rate": learning_rate, "clip_coef": clip_coef}
+        return policy, opt_state, metrics
 
     def _loss(
         self,
         params: PyTree,
         static: PyTree,
-        batch: _Batch,
+        batch: OnPolicyBatch,
         clip_coef: Float[Array, ""],
     ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
         policy = eqx.combine(params, static)
@@ -327,11 +222,11 @@ class PPO(AbstractAlgorithm):
         }
         return loss, aux
 
-    def _update(
+    def _epochs(
         self,
         policy: Policy,
         opt_state: optax.OptState,
-        batch: _Batch,
+        batch: OnPolicyBatch,
         learning_rate: Float[Array, ""],
         clip_coef: Float[Array, ""],
         *,
@@ -345,7 +240,7 @@ class PPO(AbstractAlgorithm):
         grad = jax.grad(self._loss, has_aux=True)
 
         def minibatch_step(
-            carry: tuple[PyTree, optax.OptState], minibatch: _Batch
+            carry: tuple[PyTree, optax.OptState], minibatch: OnPolicyBatch
         ) -> tuple[tuple[PyTree, optax.OptState], dict[str, Float[Array, ""]]]:
             params, opt_state = carry
             grads, aux = grad(params, static, minibatch, clip_coef)
@@ -372,27 +267,3 @@ class PPO(AbstractAlgorithm):
             epoch, (params, opt_state), jax.random.split(key, self.num_epochs)
         )
         return eqx.combine(params, static), opt_state, jax.tree.map(jnp.mean, aux)
-
-
-def _count(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _number(
-    name: str, value: float, *, low: float | None = None, high: float | None = None
-) -> float:
-    value = float(value)
-    if (
-        not math.isfinite(value)
-        or (low is not None and value < low)
-        or (high is not None and value > high)
-    ):
-        bounds = (
-            f" in [{low}, {high}]"
-            if high is not None
-            else (f" >= {low}" if low is not None else "")
-        )
-        raise ValueError(f"{name} must be a finite number{bounds}, got {value!r}")
-    return value

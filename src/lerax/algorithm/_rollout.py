@@ -1,6 +1,7 @@
 """Collecting experience from a batch of environments with the current policy."""
 
-from typing import Any, final
+from collections.abc import Callable
+from typing import Any, TypeAlias, final
 
 import equinox as eqx
 import jax
@@ -11,6 +12,10 @@ from lerax.env import AbstractEnv, AbstractSpace, Box
 
 from . import _policies
 from ._policies import ActionMask, Policy, PolicyState
+
+# ``act(policy_state, observation, key=, action_mask=)`` ->
+# ``(next_policy_state, action, value, log_prob)``, as `_policies.sample`.
+Actor: TypeAlias = Callable[..., tuple[PolicyState, Array, Array, Array]]
 
 
 def clip_to_space(space: AbstractSpace, action: Array) -> Array:
@@ -92,6 +97,18 @@ class EpisodeStats(eqx.Module):
     return_sum: Float[Array, ""]
     length_sum: Int[Array, ""]
 
+    def metrics(self) -> dict[str, Float[Array, ""]]:
+        """The episode metrics every algorithm records: ``num_episodes`` and
+        the mean ``episode_return`` and ``episode_length`` (0 when no episode
+        ended; `History` shows NaN there)."""
+        count = self.count.astype(jnp.float32)
+        divisor = jnp.maximum(count, 1.0)
+        return {
+            "episode_return": self.return_sum / divisor,
+            "episode_length": self.length_sum.astype(jnp.float32) / divisor,
+            "num_episodes": count,
+        }
+
 
 def start_rollout(
     env: AbstractEnv, policy: Policy, num_envs: int, *, key: Key[Array, ""]
@@ -131,6 +148,7 @@ def collect_rollout(
     num_steps: int,
     *,
     key: Key[Array, ""],
+    act: Actor | None = None,
 ) -> tuple[RolloutState, Transitions, EpisodeStats]:
     """Steps every environment `num_steps` times, sampling actions from `policy`.
 
@@ -150,13 +168,20 @@ def collect_rollout(
         state: Where the previous rollout left off.
         num_steps: Steps per environment.
         key: PRNG key.
+        act: How actions are chosen, with the signature of
+            ``_policies.sample(policy, ...)`` minus the policy (off-policy
+            algorithms explore this way, returning zeros for value and
+            log-probability); sampling from `policy` by default.
 
     Returns:
         ``(state, transitions, episode_stats)``.
     """
     num_envs = state.episode_return.shape[0]
+    choose: Actor = act or (
+        lambda *args, **kwargs: _policies.sample(policy, *args, **kwargs)
+    )
 
-    def act(
+    def act_and_step(
         env_state: Any,
         observation: Any,
         action_mask: ActionMask,
@@ -164,8 +189,8 @@ def collect_rollout(
         key: Array,
     ) -> tuple[Any, ...]:
         action_key, env_key, reset_key = jax.random.split(key, 3)
-        next_policy_state, action, value, log_prob = _policies.sample(
-            policy, policy_state, observation, key=action_key, action_mask=action_mask
+        next_policy_state, action, value, log_prob = choose(
+            policy_state, observation, key=action_key, action_mask=action_mask
         )
         # The env gets the action clipped to a Box's bounds; the transition keeps
         # the sample, whose log-probability the loss re-evaluates.
@@ -196,7 +221,9 @@ def collect_rollout(
         carry: tuple[RolloutState, EpisodeStats], key: Array
     ) -> tuple[tuple[RolloutState, EpisodeStats], Transitions]:
         rollout, stats = carry
-        env_state, observation, action_mask, policy_state, transition = jax.vmap(act)(
+        env_state, observation, action_mask, policy_state, transition = jax.vmap(
+            act_and_step
+        )(
             rollout.env_state,
             rollout.observation,
             rollout.action_mask,
