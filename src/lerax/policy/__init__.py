@@ -9,6 +9,7 @@ from ._distribution import (
     DiagonalGaussian,
     MultiCategorical,
 )
+from ._critic import TwinQCritic
 from ._gru import GRUActorCriticPolicy
 from ._mlp import MLPActorCriticPolicy
 from ._normalized import NormalizedPolicy, NormalizedStatefulPolicy
@@ -25,4 +26,5 @@ __all__ = [
     "MultiCategorical",
     "NormalizedPolicy",
     "NormalizedStatefulPolicy",
+    "TwinQCritic",
 ]
