@@ -2,6 +2,7 @@
 wrappers normalising their observations."""
 
 from ._base import AbstractStatefulPolicy, AbstractStatelessPolicy
+from ._critic import TwinQCritic
 from ._distribution import (
     AbstractDistribution,
     Bernoulli,
@@ -9,7 +10,6 @@ from ._distribution import (
     DiagonalGaussian,
     MultiCategorical,
 )
-from ._critic import TwinQCritic
 from ._gru import GRUActorCriticPolicy
 from ._mlp import MLPActorCriticPolicy
 from ._normalized import NormalizedPolicy, NormalizedStatefulPolicy
