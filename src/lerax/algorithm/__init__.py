@@ -4,6 +4,7 @@ policy evaluation.
 See ``docs/algorithm.md`` for the training loop, checkpoints and defaults.
 """
 
+from ._a2c import A2C
 from ._base import AbstractAlgorithm
 from ._eval_callback import EvalCallback
 from ._evaluate import evaluate
@@ -17,6 +18,7 @@ from ._replay import ReplayBatch, ReplayBuffer
 from ._state import AbstractTrainingState, TrainingState
 
 __all__ = [
+    "A2C",
     "PPO",
     "AbstractAlgorithm",
     "AbstractLogger",
