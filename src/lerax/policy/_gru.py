@@ -60,6 +60,7 @@ class GRUActorCriticPolicy(AbstractStatefulPolicy[Float[Array, " hidden_size"]])
         width: int = 64,
         depth: int = 1,
         activation: Callable[[Array], Array] = jax.nn.tanh,
+        log_std_init: float = 0.0,
     ):
         """Builds the policy.
 
@@ -73,6 +74,8 @@ class GRUActorCriticPolicy(AbstractStatefulPolicy[Float[Array, " hidden_size"]])
             depth: Number of hidden layers of each MLP (0 = linear).
             activation: Hidden-layer activation of the MLPs; a named function such
                 as `jax.nn.tanh`, so it can be recorded for serialization.
+            log_std_init: Initial log standard deviation of the Gaussian of
+                Box actions (ignored for other action spaces).
 
         Raises:
             ValueError: On inconsistent spaces or non-positive sizes.
@@ -88,7 +91,9 @@ class GRUActorCriticPolicy(AbstractStatefulPolicy[Float[Array, " hidden_size"]])
         self.observation_space, self.action_space = resolve_spaces(
             env, observation_space, action_space
         )
-        self.action_head = make_action_head(self.action_space)
+        self.action_head = make_action_head(
+            self.action_space, log_std_init=log_std_init
+        )
         in_size = observation_size(self.observation_space)
         cell_key, net_key = jax.random.split(key)
         self.cell = gru_cell(in_size, hidden_size, key=cell_key)

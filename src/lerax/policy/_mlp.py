@@ -60,6 +60,7 @@ class MLPActorCriticPolicy(AbstractStatelessPolicy):
         width: int = 64,
         depth: int = 2,
         activation: Callable[[Array], Array] = jax.nn.tanh,
+        log_std_init: float = 0.0,
     ):
         """Builds the policy.
 
@@ -72,6 +73,8 @@ class MLPActorCriticPolicy(AbstractStatelessPolicy):
             depth: Number of hidden layers of each network (0 = linear).
             activation: Hidden-layer activation; a named function such as
                 `jax.nn.tanh`, so it can be recorded for serialization.
+            log_std_init: Initial log standard deviation of the Gaussian of
+                Box actions (ignored for other action spaces).
 
         Raises:
             ValueError: On inconsistent spaces or non-positive sizes.
@@ -84,7 +87,9 @@ class MLPActorCriticPolicy(AbstractStatelessPolicy):
         self.observation_space, self.action_space = resolve_spaces(
             env, observation_space, action_space
         )
-        self.action_head = make_action_head(self.action_space)
+        self.action_head = make_action_head(
+            self.action_space, log_std_init=log_std_init
+        )
         in_size = observation_size(self.observation_space)
         self.actor, self.critic = actor_and_critic(
             in_size, self.action_head.num_inputs, width, depth, activation, key=key

@@ -195,11 +195,14 @@ class BernoulliHead(AbstractActionHead):
         return Bernoulli(jnp.reshape(outputs, self.shape))
 
 
-def make_action_head(space: AbstractSpace) -> AbstractActionHead:
+def make_action_head(
+    space: AbstractSpace, *, log_std_init: float = 0.0
+) -> AbstractActionHead:
     """Chooses the action head for `space`.
 
     `Discrete` → `Categorical`, `MultiDiscrete` → `MultiCategorical`,
-    `MultiBinary` → `Bernoulli`, floating `Box` → `DiagonalGaussian`.
+    `MultiBinary` → `Bernoulli`, floating `Box` → `DiagonalGaussian` (whose
+    learned log standard deviation starts at `log_std_init`).
 
     Raises:
         TypeError: For any other space (an integer `Box`, `Dict`, `Tuple`, ...).
@@ -217,7 +220,7 @@ def make_action_head(space: AbstractSpace) -> AbstractActionHead:
                 f"action_space must have a floating dtype when it is a Box, got "
                 f"{space.dtype}"
             )
-        return DiagonalGaussianHead(space.shape)
+        return DiagonalGaussianHead(space.shape, float(log_std_init))
     raise TypeError(
         "action_space must be a Discrete, MultiDiscrete, MultiBinary or floating "
         f"Box space, got a {type(space).__name__} space"
