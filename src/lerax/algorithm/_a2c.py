@@ -134,7 +134,11 @@ class A2C(AbstractOnPolicyAlgorithm):
         updates, opt_state = self.optimizer().update(grads, opt_state, params)
         updates = jax.tree.map(lambda u: -learning_rate * u, updates)
         params: PyTree = optax.apply_updates(params, updates)
-        return eqx.combine(params, static), opt_state, {**aux, "learning_rate": learning_rate}
+        return (
+            eqx.combine(params, static),
+            opt_state,
+            {**aux, "learning_rate": learning_rate},
+        )
 
     def _loss(
         self, params: PyTree, static: PyTree, batch: OnPolicyBatch

@@ -3,14 +3,16 @@
 import math
 
 
-def count(name: str, value: int) -> int:
-    """`value` as an int, if it is a positive integer.
+def count(name: str, value: int, *, low: int = 1) -> int:
+    """`value` as an int, if it is an integer of at least `low` (by default a
+    positive integer).
 
     Raises:
         ValueError: Otherwise, naming `name`.
     """
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(value, bool) or int(value) != value or value < low:
+        kind = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
     return int(value)
 
 

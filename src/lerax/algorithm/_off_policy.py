@@ -7,9 +7,11 @@ from typing import ClassVar, TypeVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int, Key, PyTree, Shaped
 
-from lerax.env import AbstractEnv
+from lerax.env import AbstractEnv, AbstractSpace, Discrete, MultiDiscrete
+from lerax.policy import Categorical, MultiCategorical
 
 from ._base import AbstractAlgorithm
 from ._history import empty_history
@@ -17,6 +19,25 @@ from ._policies import ActionMask, Policy, PolicyState
 from ._replay import ReplayBatch, ReplayBuffer
 from ._rollout import RolloutState, collect_rollout, start_rollout
 from ._state import AbstractTrainingState
+
+
+def uniform_action(
+    space: AbstractSpace, *, key: Key[Array, ""], action_mask: ActionMask = None
+) -> Array:
+    """A uniformly random action of `space`, among those `action_mask` allows.
+
+    Masks restrict `Discrete` and `MultiDiscrete` actions (see ``docs/env.md``;
+    a mask forbidding every value is ignored, as `Categorical.masked` does);
+    without a mask, or for another space, this is ``space.sample``.
+    """
+    if action_mask is not None and isinstance(space, Discrete):
+        uniform = Categorical(jnp.zeros(space.n, jnp.float32))
+        return uniform.masked(action_mask).sample(key=key)
+    if action_mask is not None and isinstance(space, MultiDiscrete):
+        nvec = np.asarray(space.nvec)
+        product = MultiCategorical(jnp.zeros(int(nvec.sum()), jnp.float32), nvec)
+        return product.masked(action_mask).sample(key=key)
+    return space.sample(key=key)
 
 
 class AbstractOffPolicyState(AbstractTrainingState):
@@ -39,7 +60,8 @@ class AbstractOffPolicyAlgorithm(AbstractAlgorithm[OffPolicyStateT]):
 
     Each iteration steps each of ``num_envs`` environments ``num_steps`` times
     (Stable-Baselines3's ``train_freq``) with `explore`'s actions (uniformly
-    random ones while fewer than ``learning_starts`` steps have been taken),
+    random ones, among those an action mask allows, while fewer than
+    ``learning_starts`` steps have been taken),
     appends the steps to the replay buffer, and then, once more than
     ``learning_starts`` steps have been taken, runs ``gradient_steps`` calls of
     `update` on minibatches of ``batch_size`` drawn uniformly from the buffer.
@@ -209,7 +231,10 @@ class AbstractOffPolicyAlgorithm(AbstractAlgorithm[OffPolicyStateT]):
                 key=explore_key,
                 action_mask=action_mask,
             )
-            uniform = env.action_space.sample(key=random_key)
+            # Warm-up actions respect the env's action mask too.
+            uniform = uniform_action(
+                env.action_space, key=random_key, action_mask=action_mask
+            )
             action = jnp.where(warming_up, uniform.astype(action.dtype), action)
             zero = jnp.zeros((), jnp.float32)
             return policy_state, action, zero, zero
@@ -246,7 +271,19 @@ class AbstractOffPolicyAlgorithm(AbstractAlgorithm[OffPolicyStateT]):
         ) -> tuple[OffPolicyStateT, dict[str, Float[Array, ""]]]:
             steps = jnp.arange(self.gradient_steps, dtype=jnp.int32)
             keys = jax.random.split(train_key, self.gradient_steps)
-            state, metrics = jax.lax.scan(gradient_step, state, (steps, keys))
+            # The scan carries arrays only: networks hold functions (activations).
+            dynamic, static = eqx.partition(state, eqx.is_array)
+
+            def scan_step(
+                dynamic: PyTree, step_and_key: tuple[Int[Array, ""], Key[Array, ""]]
+            ) -> tuple[PyTree, Mapping[str, Float[Array, ""]]]:
+                state, metrics = gradient_step(
+                    eqx.combine(dynamic, static), step_and_key
+                )
+                return eqx.filter(state, eqx.is_array), metrics
+
+            dynamic, metrics = jax.lax.scan(scan_step, dynamic, (steps, keys))
+            state = eqx.combine(dynamic, static)
             return state, {name: jnp.mean(metrics[name]) for name in self.metric_names}
 
         def skip(
