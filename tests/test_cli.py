@@ -12,7 +12,7 @@ import pytest
 from helpers import rewrite_metadata
 from lerax.cli import main
 from lerax.env import CartPole
-from lerax.policy import MLPActorCriticPolicy
+from lerax.policy import MLPActorCriticPolicy, MLPQPolicy
 from lerax.utils import load
 
 # A tiny run: 2 iterations of 4 envs x 16 steps.
@@ -193,3 +193,13 @@ def test_python_dash_m_and_compile_cache(tmp_path):
         [sys.executable, "-m", "lerax", "--help"], capture_output=True, text=True
     ).stdout
     assert "inspect" in help_text and "train" in help_text
+
+
+def test_train_picks_the_algorithms_policy(tmp_path):
+    out = tmp_path / "dqn"
+    args = ["train", "CartPole-v1", "--algo", "dqn", "--timesteps", "512"]
+    settings = ["--set", "learning_starts=256", "--set", "gradient_steps=2"]
+    assert main([*args, *settings, "--output", str(out), "--no-progress"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert (run["algorithm"], run["policy"]) == ("DQN", "q")
+    assert isinstance(MLPQPolicy.deserialize(out / "policy.eqx"), MLPQPolicy)

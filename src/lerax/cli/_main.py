@@ -54,8 +54,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a policy on a registered env")
     p.add_argument("env_id", help="e.g. CartPole-v1 (see lerax.env.registered_ids)")
-    p.add_argument("--algo", default="PPO", help="algorithm (default PPO)")
-    p.add_argument("--policy", default="mlp", help="mlp or gru (default mlp)")
+    p.add_argument(
+        "--algo", default="PPO", help="PPO, A2C, DQN, SAC or TD3 (default PPO)"
+    )
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="mlp or gru (PPO, A2C), q (DQN), sac, td3 (default: the algorithm's)",
+    )
     p.add_argument("--timesteps", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", type=Path, default=None, help="run folder")
@@ -78,8 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint-every",
         type=int,
-        default=10,
-        help="iterations between checkpoints (default 10)",
+        default=None,
+        help="iterations between checkpoints (default: every 10,000 steps)",
     )
     p.add_argument("--resume", action="store_true", help="continue from checkpoint")
     p.add_argument("--episodes", type=int, default=10, help="evaluation episodes")

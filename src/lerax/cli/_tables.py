@@ -2,15 +2,38 @@
 
 from typing import Any
 
-from lerax.algorithm import PPO
-from lerax.policy import GRUActorCriticPolicy, MLPActorCriticPolicy
+from lerax.algorithm import A2C, DQN, PPO, SAC, TD3
+from lerax.policy import (
+    GRUActorCriticPolicy,
+    MLPActorCriticPolicy,
+    MLPQPolicy,
+    MLPSACPolicy,
+    MLPTD3Policy,
+)
 
-__all__ = ["ALGORITHMS", "POLICIES", "lookup"]
+__all__ = ["ALGORITHMS", "DEFAULT_POLICIES", "POLICIES", "lookup"]
 
-ALGORITHMS: dict[str, type] = {"PPO": PPO}
+ALGORITHMS: dict[str, type] = {
+    "PPO": PPO,
+    "A2C": A2C,
+    "DQN": DQN,
+    "SAC": SAC,
+    "TD3": TD3,
+}
 POLICIES: dict[str, type] = {
     "mlp": MLPActorCriticPolicy,
     "gru": GRUActorCriticPolicy,
+    "q": MLPQPolicy,
+    "sac": MLPSACPolicy,
+    "td3": MLPTD3Policy,
+}
+# The policy each algorithm trains when none is named.
+DEFAULT_POLICIES: dict[type, str] = {
+    PPO: "mlp",
+    A2C: "mlp",
+    DQN: "q",
+    SAC: "sac",
+    TD3: "td3",
 }
 
 

@@ -13,12 +13,13 @@ from lerax.algorithm import CSVLogger, History, evaluate
 from lerax.env import make, record_video
 from lerax.utils import load
 
-from ._tables import ALGORITHMS, POLICIES, lookup
+from ._tables import ALGORITHMS, DEFAULT_POLICIES, POLICIES, lookup
 
 __all__ = ["evaluate_file", "parse_settings", "plot_run", "train"]
 
 RUN_FILE = "run.json"
 POLICY_FILE = "policy.eqx"
+_CHECKPOINT_STEPS = 10_000
 CHECKPOINT_FILE = "checkpoint.eqx"
 HISTORY_FILE = "history.csv"
 
@@ -46,12 +47,12 @@ def train(
     *,
     output: Path,
     algorithm: str = "PPO",
-    policy: str = "mlp",
+    policy: str | None = None,
     timesteps: int = 100_000,
     seed: int = 0,
     settings: dict[str, Any] | None = None,
     env_settings: dict[str, Any] | None = None,
-    checkpoint_every: int | None = 10,
+    checkpoint_every: int | None = None,
     resume: bool = False,
     progress_bar: bool = True,
     episodes: int = 10,
@@ -59,7 +60,8 @@ def train(
     """Trains a policy on a registered env and writes a run folder.
 
     The folder holds ``run.json`` (the configuration), ``checkpoint.eqx`` (the
-    training state, written atomically every `checkpoint_every` iterations),
+    training state, written atomically every `checkpoint_every` iterations,
+    by default the iterations of about 10,000 steps),
     ``policy.eqx`` (the final policy) and ``history.csv`` (one row per
     iteration). With `resume`, a run is continued from its checkpoint; its
     configuration must be the same.
@@ -68,6 +70,7 @@ def train(
         A summary: timesteps, seconds, evaluation mean and standard deviation.
     """
     algorithm_cls = lookup(ALGORITHMS, algorithm, "algorithm")
+    policy = policy or DEFAULT_POLICIES[algorithm_cls]
     policy_cls = lookup(POLICIES, policy, "policy")
     config = {
         "lerax_version": lerax.__version__,
@@ -82,6 +85,9 @@ def train(
     }
     env = make(env_id, **(env_settings or {}))
     algo = algorithm_cls(**(settings or {}))
+    if checkpoint_every is None:
+        # Off-policy iterations can be a single step: count in steps instead.
+        checkpoint_every = max(1, _CHECKPOINT_STEPS // algo.steps_per_iteration)
     output.mkdir(parents=True, exist_ok=True)
     run_file = output / RUN_FILE
     checkpoint = output / CHECKPOINT_FILE

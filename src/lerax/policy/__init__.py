@@ -1,8 +1,10 @@
-"""Actor-critic policies: stateless (feed-forward) and stateful (recurrent), and
+"""Policies: actor-critics (feed-forward and recurrent) for PPO and A2C, a
+Q-network for DQN, actor-critics with twin Q-critics for SAC and TD3, and
 wrappers normalising their observations."""
 
 from ._base import AbstractStatefulPolicy, AbstractStatelessPolicy
 from ._critic import TwinQCritic
+from ._deterministic import Deterministic
 from ._distribution import (
     AbstractDistribution,
     Bernoulli,
@@ -13,6 +15,10 @@ from ._distribution import (
 from ._gru import GRUActorCriticPolicy
 from ._mlp import MLPActorCriticPolicy
 from ._normalized import NormalizedPolicy, NormalizedStatefulPolicy
+from ._q import MLPQPolicy
+from ._sac import MLPSACPolicy
+from ._squashed import SquashedDiagonalGaussian
+from ._td3 import MLPTD3Policy
 
 __all__ = [
     "AbstractDistribution",
@@ -20,11 +26,16 @@ __all__ = [
     "AbstractStatelessPolicy",
     "Bernoulli",
     "Categorical",
+    "Deterministic",
     "DiagonalGaussian",
     "GRUActorCriticPolicy",
     "MLPActorCriticPolicy",
+    "MLPQPolicy",
+    "MLPSACPolicy",
+    "MLPTD3Policy",
     "MultiCategorical",
     "NormalizedPolicy",
     "NormalizedStatefulPolicy",
+    "SquashedDiagonalGaussian",
     "TwinQCritic",
 ]
