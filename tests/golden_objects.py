@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lerax.algorithm import PPO
+from lerax.algorithm import A2C, DQN, PPO, SAC, TD3
 from lerax.env import (
     Acrobot,
     Box,
@@ -28,7 +28,14 @@ from lerax.env import (
     Pendulum,
     Tuple,
 )
-from lerax.policy import GRUActorCriticPolicy, MLPActorCriticPolicy
+from lerax.policy import (
+    GRUActorCriticPolicy,
+    MLPActorCriticPolicy,
+    MLPQPolicy,
+    MLPSACPolicy,
+    MLPTD3Policy,
+    TwinQCritic,
+)
 
 KEY = jax.random.key(7)
 
@@ -51,16 +58,45 @@ OBJECTS: dict[str, Callable[[], Any]] = {
     ),
     "gru_policy": lambda: GRUActorCriticPolicy(CartPole(), key=KEY, hidden_size=8),
     "ppo": lambda: PPO(learning_rate=3e-4, num_envs=4, num_steps=16),
+    "q_policy": lambda: MLPQPolicy(CartPole(), key=KEY, hidden_sizes=(16, 8)),
+    "sac_policy": lambda: MLPSACPolicy(Pendulum(), key=KEY, hidden_sizes=(16,)),
+    "td3_policy": lambda: MLPTD3Policy(Pendulum(), key=KEY, hidden_sizes=(16, 8)),
+    "twin_q_critic": lambda: TwinQCritic(
+        Pendulum(), key=KEY, hidden_sizes=(8,), num_critics=3
+    ),
+    "a2c": lambda: A2C(learning_rate=1e-3, num_envs=4, ent_coef=0.01),
+    "dqn": lambda: DQN(learning_rate=1e-3, batch_size=32, double_q=False),
+    "sac": lambda: SAC(learning_rate=3e-4, learn_ent_coef=False, ent_coef=0.1),
+    "td3": lambda: TD3(learning_rate=3e-4, policy_delay=3),
 }
 
 
-def training_state() -> tuple[Any, Any]:
+def _ppo_state() -> tuple[Any, Any]:
     """A PPO training state (what a checkpoint holds) and its skeleton."""
     env, algo = CartPole(), PPO(num_envs=2, num_steps=8)
     policy = MLPActorCriticPolicy(env, key=KEY, width=8)
     state = algo.init_state(env, policy, 3, key=KEY)
     like = eqx.filter_eval_shape(lambda: state)
     return state, like
+
+
+def _dqn_state() -> tuple[Any, Any]:
+    """A DQN training state, replay buffer included, after 2 iterations."""
+    env = CartPole()
+    algo = DQN(num_steps=4, batch_size=4, learning_starts=4, gradient_steps=2)
+    policy = MLPQPolicy(env, key=KEY, hidden_sizes=(8,))
+    state = algo.init_state(env, policy, 3, key=KEY)
+    for _ in range(2):
+        state, _ = algo.train_iteration(env, state, 3)
+    like = eqx.filter_eval_shape(lambda: state)
+    return state, like
+
+
+# Training states (what checkpoints hold), loaded with a skeleton.
+STATES: dict[str, Callable[[], tuple[Any, Any]]] = {
+    "training_state": _ppo_state,
+    "dqn_training_state": _dqn_state,
+}
 
 
 def every_leaf_kind() -> dict[str, Any]:

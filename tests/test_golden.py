@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from golden_objects import OBJECTS, every_leaf_kind, training_state
+from golden_objects import OBJECTS, STATES, every_leaf_kind
 from helpers import assert_trees_identical
 from lerax.utils import load, load_tree
 
@@ -19,9 +19,10 @@ def test_golden_object_loads_exactly(name):
     assert_trees_identical(type(expected).deserialize(path), expected)
 
 
-def test_golden_training_state_loads_exactly():
-    state, like = training_state()
-    assert_trees_identical(load_tree(FOLDER / "training_state.eqx", like), state)
+@pytest.mark.parametrize("name", sorted(STATES))
+def test_golden_training_state_loads_exactly(name):
+    state, like = STATES[name]()
+    assert_trees_identical(load_tree(FOLDER / f"{name}.eqx", like), state)
 
 
 def test_golden_tree_of_every_leaf_kind_loads_exactly():
@@ -31,4 +32,4 @@ def test_golden_tree_of_every_leaf_kind_loads_exactly():
 
 def test_every_golden_file_is_tested():
     names = {p.stem for p in FOLDER.glob("*.eqx")}
-    assert names == {*OBJECTS, "training_state", "every_leaf_kind"}
+    assert names == {*OBJECTS, *STATES, "every_leaf_kind"}

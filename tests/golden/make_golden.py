@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
-from golden_objects import OBJECTS, every_leaf_kind, training_state  # noqa: E402
+from golden_objects import OBJECTS, STATES, every_leaf_kind  # noqa: E402
 from lerax.utils import save_tree  # noqa: E402
 
 FOLDER = HERE / "v1"
@@ -27,7 +27,8 @@ def main() -> None:
     force = parser.parse_args().force
     FOLDER.mkdir(exist_ok=True)
     writers = {name: build().serialize for name, build in OBJECTS.items()}
-    writers["training_state"] = lambda p: save_tree(p, training_state()[0])
+    for name, build in STATES.items():
+        writers[name] = lambda p, build=build: save_tree(p, build()[0])
     writers["every_leaf_kind"] = lambda p: save_tree(p, every_leaf_kind())
     for name, write in writers.items():
         path = FOLDER / f"{name}.eqx"
