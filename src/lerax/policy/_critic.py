@@ -116,3 +116,48 @@ class TwinQCritic(Serializable):
             ]
         )
         return jnp.stack([q(x) for q in self.q_networks])
+
+
+def actor_and_twin_critic(
+    env: AbstractEnv | None,
+    observation_space: AbstractSpace | None,
+    action_space: AbstractSpace | None,
+    *,
+    key: Key[Array, ""],
+    hidden_sizes: Sequence[int],
+    activation: Callable[[Array], Array],
+    num_critics: int,
+    outputs_per_action: int,
+    who: str,
+) -> tuple[AbstractSpace, Box, eqx.nn.Sequential, TwinQCritic]:
+    """The spaces, actor and critics of an off-policy continuous-action policy.
+
+    The actor maps the flat observation to ``outputs_per_action`` numbers per
+    action dimension; actor and critics share `hidden_sizes` and `activation`.
+
+    Raises:
+        ValueError: On inconsistent spaces, bad sizes or `num_critics` < 1.
+        TypeError: If the action space is not a bounded floating Box.
+    """
+    observation_space, action_space = resolve_spaces(
+        env, observation_space, action_space
+    )
+    box = continuous_action_space(action_space, who)
+    sizes = _hidden_sizes(hidden_sizes)
+    actor_key, critic_key = jax.random.split(key)
+    actor = feedforward(
+        observation_size(observation_space),
+        outputs_per_action * box.flat_size,
+        sizes,
+        activation,
+        key=actor_key,
+    )
+    critic = TwinQCritic(
+        key=critic_key,
+        observation_space=observation_space,
+        action_space=box,
+        hidden_sizes=sizes,
+        activation=activation,
+        num_critics=num_critics,
+    )
+    return observation_space, box, actor, critic

@@ -11,10 +11,9 @@ from jaxtyping import Array, Float, Key, PyTree
 from lerax.env import AbstractEnv, AbstractSpace, Box
 
 from ._base import AbstractStatelessPolicy
-from ._critic import TwinQCritic, continuous_action_space, unscale_action
+from ._critic import TwinQCritic, actor_and_twin_critic, unscale_action
 from ._deterministic import Deterministic
-from ._feedforward import feedforward, hidden_sizes as _hidden_sizes
-from ._spaces import flatten_observation, observation_size, resolve_spaces
+from ._spaces import flatten_observation
 
 __all__ = ["MLPTD3Policy"]
 
@@ -83,27 +82,21 @@ class MLPTD3Policy(AbstractStatelessPolicy):
             ValueError: On inconsistent spaces, bad sizes or `num_critics` < 1.
             TypeError: If the action space is not a bounded floating Box.
         """
-        observation_space, action_space = resolve_spaces(
-            env, observation_space, action_space
-        )
-        self.observation_space = observation_space
-        self.action_space = continuous_action_space(action_space, "MLPTD3Policy")
-        sizes = _hidden_sizes(hidden_sizes)
-        actor_key, critic_key = jax.random.split(key)
-        self.actor = feedforward(
-            observation_size(observation_space),
-            self.action_space.flat_size,
-            sizes,
-            activation,
-            key=actor_key,
-        )
-        self.critic = TwinQCritic(
-            key=critic_key,
-            observation_space=observation_space,
-            action_space=self.action_space,
-            hidden_sizes=sizes,
+        (
+            self.observation_space,
+            self.action_space,
+            self.actor,
+            self.critic,
+        ) = actor_and_twin_critic(
+            env,
+            observation_space,
+            action_space,
+            key=key,
+            hidden_sizes=hidden_sizes,
             activation=activation,
             num_critics=num_critics,
+            outputs_per_action=1,
+            who="MLPTD3Policy",
         )
 
     def scaled_action(
