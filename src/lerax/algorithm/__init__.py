@@ -14,6 +14,7 @@ from ._history import History
 from ._logging import AbstractLogger, ConsoleLogger, CSVLogger, TensorBoardLogger
 from ._off_policy import AbstractOffPolicyAlgorithm, AbstractOffPolicyState
 from ._on_policy import AbstractOnPolicyAlgorithm, OnPolicyBatch
+from ._parallel import member
 from ._ppo import PPO
 from ._replay import ReplayBatch, ReplayBuffer
 from ._sac import SAC, SACState
@@ -46,4 +47,5 @@ __all__ = [
     "TrainingState",
     "evaluate",
     "generalized_advantage_estimation",
+    "member",
 ]
