@@ -120,9 +120,24 @@ print("ok")
 """
 
 
-def _run(script: str, *args: str, devices: int = 2, timeout: float = 240) -> str:
+# The compiled training loop of a run on 2 devices (XLA dumps its optimised HLO
+# into the folder given): each device differentiates its share of the batch, and
+# the gradients are all-reduced; nothing gathers the batch.
+_GRADIENTS = """
+from lerax.algorithm import A2C
+
+for algo in (PPO(num_envs=8, num_steps=32), A2C(num_envs=8)):
+    algo.learn(env, policy, 4 * algo.steps_per_iteration, key=jax.random.key(1),
+               devices=jax.devices())
+print("ok")
+"""
+
+
+def _run(
+    script: str, *args: str, devices: int = 2, timeout: float = 240, flags: str = ""
+) -> str:
     code = textwrap.dedent(
-        _PRELUDE.replace("{devices}", str(devices)).replace("{init}", "")
+        _PRELUDE.replace("{devices}", f"{devices}{flags}").replace("{init}", "")
     ) + textwrap.dedent(script)
     result = subprocess.run(
         [sys.executable, "-c", code, *args],
@@ -137,6 +152,20 @@ def _run(script: str, *args: str, devices: int = 2, timeout: float = 240) -> str
 
 def test_one_run_split_across_two_devices(tmp_path):
     assert _run(_ONE_RUN, str(tmp_path)).strip().endswith("ok")
+
+
+def test_gradients_are_computed_per_device_and_averaged(tmp_path):
+    dump = tmp_path / "hlo"
+    flags = f" --xla_dump_to={dump} --xla_dump_hlo_as_text"
+    assert _run(_GRADIENTS, flags=flags).strip().endswith("ok")
+    loops = sorted(dump.glob("*_run_chunk*after_optimizations.txt"))
+    assert len(loops) == 2  # PPO's and A2C's
+    # The first layer's weight gradient (64 x 4 for CartPole) is all-reduced.
+    for loop in loops:
+        text = loop.read_text()
+        reductions = [line for line in text.splitlines() if "all-reduce(" in line]
+        assert any("f32[64,4]" in line for line in reductions), loop.name
+        assert "all-gather(" not in text, loop.name
 
 
 def test_a_batch_across_two_devices_and_learning(tmp_path):

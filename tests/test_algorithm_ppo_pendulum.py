@@ -23,12 +23,12 @@ def _setting(
     key: jax.Array,
 ) -> tuple[NormalizeObservation, NormalizedPolicy, PPO]:
     """The environment, initial policy and algorithm of the target run."""
-    gamma = 0.95
+    gamma = 0.97
     env = NormalizeObservation(
         NormalizeReward(Pendulum(), gamma=gamma, clip=10.0), clip=10.0
     )
-    # A wider initial Gaussian explores the swing-up (0.0 passes 2 of 5 seeds).
-    inner = MLPActorCriticPolicy(env, key=key, log_std_init=0.5)
+    # A wide initial Gaussian explores the swing-up (0.0 passes 2 of 5 seeds).
+    inner = MLPActorCriticPolicy(env, key=key, log_std_init=1.0)
     algorithm = PPO(
         learning_rate=3e-4,
         anneal_learning_rate=False,
@@ -64,7 +64,7 @@ def _train_and_evaluate(seed: int) -> float:
 
 
 def test_learns_pendulum():
-    # Seed 0 scores about -123, with margin; the slow test checks all five.
+    # Seed 0 scores about -147, with margin; the slow test checks all five.
     assert _train_and_evaluate(0) >= TARGET
 
 

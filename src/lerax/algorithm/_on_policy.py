@@ -23,7 +23,8 @@ from ._state import TrainingState
 
 @final
 class OnPolicyBatch(eqx.Module):
-    """One iteration's training samples, flattened over time and environments.
+    """One iteration's training samples, flattened over environments and time
+    (environment-major).
 
     Attributes:
         observation: Observation each step started from.
@@ -197,4 +198,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[TrainingState]):
             advantage=advantages,
             target=targets,
         )
-        return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+        # Environment-major, so that a batch sharded over environments stays
+        # sharded in contiguous blocks and the update is data-parallel.
+        return jax.tree.map(
+            lambda x: jnp.swapaxes(x, 0, 1).reshape(-1, *x.shape[2:]), batch
+        )
