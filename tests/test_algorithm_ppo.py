@@ -144,7 +144,8 @@ def test_targets_bootstrap_truncation_from_final_observation():
     # With lambda = 0 the value target is the one-step TD target.
     ppo = PPO(gamma=0.9, gae_lambda=0.0)
     batch = ppo._batch(policy, tr)
-    targets = np.asarray(batch.target).reshape(4, 2)
+    # The batch is environment-major: back to (steps, envs).
+    targets = np.asarray(batch.target).reshape(2, 4).T
     for env_index in range(2):
         final = policy.value(
             next_hidden[2, env_index], tr.next_observation[2, env_index]
@@ -166,4 +167,4 @@ def test_targets_do_not_bootstrap_termination():
     assert tr.terminated.all()
     batch = PPO(gae_lambda=0.95)._batch(policy, tr)
     np.testing.assert_allclose(batch.target, 1.0, rtol=1e-6)
-    np.testing.assert_allclose(batch.advantage, 1.0 - jnp.ravel(tr.value), rtol=1e-6)
+    np.testing.assert_allclose(batch.advantage, 1.0 - jnp.ravel(tr.value.T), rtol=1e-6)
