@@ -197,7 +197,8 @@ def test_python_dash_m_and_compile_cache(tmp_path):
 
 def test_train_picks_the_algorithms_policy(tmp_path):
     out = tmp_path / "dqn"
-    args = ["train", "CartPole-v1", "--algo", "dqn", "--timesteps", "512"]
+    args = ["--no-compile-cache", "train", "CartPole-v1", "--algo", "dqn"]
+    args += ["--timesteps", "512"]
     settings = ["--set", "learning_starts=256", "--set", "gradient_steps=2"]
     assert main([*args, *settings, "--output", str(out), "--no-progress"]) == 0
     run = json.loads((out / "run.json").read_text())
