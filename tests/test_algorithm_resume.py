@@ -93,7 +93,16 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "ppo"])
+# PPO's kill test is in test_algorithm_checkpoint.py. One off-policy algorithm
+# (its replay buffer) runs by default; the others under `-m slow`, for time.
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=() if n == "dqn" else pytest.mark.slow)
+        for n in NAMES
+        if n != "ppo"
+    ],
+)
 def test_resume_after_a_kill(tmp_path, name):
     script = tmp_path / "train.py"
     script.write_text(_SCRIPT)
